@@ -4,7 +4,7 @@ The spec is data. Engines compile it into queries (see `features_sql`), it is lo
 model, and scoring rebuilds exactly the features a model was trained on.
 """
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadq.contract import CANONICAL_EVENT_TYPES, OTHER_EVENT_GROUP
 
@@ -42,6 +42,18 @@ class FeatureSpec(BaseModel):
     exclude_features: list[str] = Field(
         default_factory=list, description="Feature names dropped from the vector (ablations)."
     )
+
+    @model_validator(mode="after")
+    def _types_are_counted(self) -> "FeatureSpec":
+        used = [*self.recency_types, *self.duration_types, *self.journey_types, self.return_event_type]
+        missing = sorted(set(used) - set(self.event_types))
+        if missing:
+            raise ValueError(f"event types {missing} are used by features but not listed in event_types")
+        if not self.journey_types:
+            raise ValueError("journey_types needs at least one event type")
+        if any(d <= 0 for d in self.windows_days):
+            raise ValueError("windows_days must be positive")
+        return self
 
     def count_groups(self) -> list[str]:
         """Event-type groups with their own count columns: the spec's types plus `other`."""

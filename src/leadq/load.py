@@ -1,0 +1,341 @@
+"""Read the three tables, map them onto the contract and apply the bad-input policy.
+
+The policy is the same in every command (see data/README.md):
+
+- fatal, one line naming the file, the column and the count: a missing table or required
+  column, a required column whose values are mostly (over `max_bad_fraction`) unparseable,
+  duplicate lead ids, an empty leads table where one is required;
+- reported with their count and dropped: a few unparseable rows, events and outcomes for
+  unknown leads, events before the lead's `created_at`, timestamps later than the run's clock,
+  negative durations.
+
+Validated tables live in an in-process DuckDB connection as `leads`, `events` and `outcomes`
+with the contract's column names; timestamps are TIMESTAMPTZ in UTC (naive input is UTC).
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from leadq.contract import OPTIONAL_EVENT_COLUMNS, REQUIRED_COLUMNS, TABLES
+from leadq.errors import BadInputError
+from leadq.io import find_table
+from leadq.mapping import DataMapping
+
+TIMESTAMP_TYPES = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S")
+NUMERIC_SHARE_FOR_NUMBER = 0.99
+
+
+@dataclass
+class LoadedData:
+    """Validated tables in a DuckDB connection, with what was dropped and why."""
+
+    con: duckdb.DuckDBPyConnection
+    sources: dict[str, str]
+    clock: pd.Timestamp
+    report: list[str] = field(default_factory=list)
+    numeric_attributes: list[str] = field(default_factory=list)
+    categorical_attributes: list[str] = field(default_factory=list)
+
+    def frame(self, table: str) -> pd.DataFrame:
+        """One validated table as a pandas DataFrame."""
+        return self.con.execute(f"SELECT * FROM {table}").df()
+
+    def count(self, table: str) -> int:
+        """Row count of a validated table."""
+        return int(self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    def history_end(self) -> pd.Timestamp | None:
+        """Latest timestamp of any event or outcome (None when there are none)."""
+        value = self.con.execute(
+            "SELECT greatest((SELECT max(ts) FROM events), (SELECT max(reached_at) FROM outcomes))"
+        ).fetchone()[0]
+        return None if value is None else pd.Timestamp(value).tz_convert("UTC")
+
+    def fingerprint(self) -> dict:
+        """Rows, leads, date ranges and an order-independent content hash of each table."""
+        con = self.con
+        fp: dict = {}
+        for table, ts_col, hashed in (
+            ("leads", "created_at", "lead_id, created_at"),
+            ("events", "ts", "lead_id, ts, event_type"),
+            ("outcomes", "reached_at", "lead_id, stage, reached_at"),
+        ):
+            rows, leads, first, last, digest = con.execute(
+                f"SELECT count(*), count(DISTINCT lead_id), min({ts_col}), max({ts_col}), "
+                f"coalesce(bit_xor(hash({hashed})), 0) FROM {table}"
+            ).fetchone()
+            fp[table] = {
+                "rows": int(rows),
+                "leads": int(leads),
+                "first": None if first is None else pd.Timestamp(first).isoformat(),
+                "last": None if last is None else pd.Timestamp(last).isoformat(),
+                "hash": f"{int(digest):016x}",
+                "source": self.sources.get(table, ""),
+            }
+        return fp
+
+
+def connect(memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection set to UTC, optionally bounded in memory and threads."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    if memory_limit:
+        con.execute(f"SET memory_limit='{memory_limit}'")
+    if threads:
+        con.execute(f"SET threads={int(threads)}")
+    return con
+
+
+def load_data(
+    data_dir: Path,
+    mapping: DataMapping | None = None,
+    clock: pd.Timestamp | None = None,
+    require_leads: bool = True,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> LoadedData:
+    """Read `leads`, `events` and `outcomes` from `data_dir` and validate them."""
+    con = con or connect()
+    sources = {}
+    for table in TABLES:
+        files, fmt = find_table(Path(data_dir), table)
+        paths = [str(p) for p in files]
+        if fmt == "parquet":
+            relation = f"read_parquet({paths!r}, union_by_name=true)"
+        else:
+            relation = f"read_csv({paths!r}, header=true, all_varchar=true, union_by_name=true)"
+        try:
+            con.execute(f"CREATE OR REPLACE VIEW raw_{table} AS SELECT * FROM {relation}")
+            con.execute(f"SELECT * FROM raw_{table} LIMIT 0")
+        except duckdb.Error as exc:
+            raise BadInputError(f"{paths[0]}: cannot be read as {fmt} ({str(exc).splitlines()[0]})") from None
+        sources[table] = paths[0] if len(paths) == 1 else f"{files[0].parent}/"
+    return _validate(con, sources, mapping or DataMapping(), clock, require_leads)
+
+
+def load_frames(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    mapping: DataMapping | None = None,
+    clock: pd.Timestamp | None = None,
+    require_leads: bool = True,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> LoadedData:
+    """Validate in-memory tables exactly as `load_data` validates files."""
+    con = con or connect()
+    for table, frame in (("leads", leads), ("events", events), ("outcomes", outcomes)):
+        con.register(f"frame_{table}", frame)
+        con.execute(f"CREATE OR REPLACE VIEW raw_{table} AS SELECT * FROM frame_{table}")
+    sources = {t: f"<{t} frame>" for t in TABLES}
+    return _validate(con, sources, mapping or DataMapping(), clock, require_leads)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
+    return {row[0]: row[1] for row in con.execute(f"DESCRIBE {relation}").fetchall()}
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _timestamp_expr(column: str, column_type: str) -> str:
+    col = _quote(column)
+    if column_type.upper() in TIMESTAMP_TYPES or column_type.upper().startswith("TIMESTAMP"):
+        return f"CAST({col} AS TIMESTAMPTZ)"
+    return f"TRY_CAST(trim(CAST({col} AS VARCHAR)) AS TIMESTAMPTZ)"
+
+
+def _text_expr(column: str) -> str:
+    return f"nullif(trim(CAST({_quote(column)} AS VARCHAR)), '')"
+
+
+def _require_columns(con, table: str, source: str, mapping: DataMapping) -> dict[str, str]:
+    columns = _columns(con, f"raw_{table}")
+    n_rows = con.execute(f"SELECT count(*) FROM raw_{table}").fetchone()[0]
+    for contract_col in REQUIRED_COLUMNS[table]:
+        source_col = mapping.source_column(table, contract_col)
+        if source_col not in columns:
+            alias = "" if source_col == contract_col else f" (mapped to '{contract_col}')"
+            raise BadInputError(
+                f"{source}: required column '{source_col}'{alias} is missing in all {n_rows} rows"
+            )
+    return columns
+
+
+def _parse_required(con, table: str, source: str, exprs: dict[str, str], mapping: DataMapping,
+                    report: list[str]) -> None:
+    """Stage `table` with parsed required columns; fatal or dropped as the policy says."""
+    select = ", ".join(f"{expr} AS {_quote(name)}" for name, expr in exprs.items())
+    con.execute(f"CREATE OR REPLACE TEMP VIEW parsed_{table} AS SELECT {select} FROM raw_{table}")
+    required = REQUIRED_COLUMNS[table]
+    counts = con.execute(
+        "SELECT count(*), "
+        + ", ".join(f"count(*) FILTER (WHERE {_quote(c)} IS NULL)" for c in required)
+        + f" FROM parsed_{table}"
+    ).fetchone()
+    n_rows, bad_counts = counts[0], counts[1:]
+    for contract_col, n_bad in zip(required, bad_counts):
+        if not n_bad:
+            continue
+        source_col = mapping.source_column(table, contract_col)
+        share = n_bad / n_rows
+        if share > mapping.max_bad_fraction:
+            raise BadInputError(
+                f"{source}: column '{source_col}' has {n_bad} of {n_rows} rows missing or "
+                f"unparseable ({share:.1%}, limit {mapping.max_bad_fraction:.1%})"
+            )
+        report.append(f"{source}: dropped {n_bad} rows with a missing or unparseable '{source_col}'")
+    keep = " AND ".join(f"{_quote(c)} IS NOT NULL" for c in required)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE stage_{table} AS SELECT * FROM parsed_{table} WHERE {keep}")
+
+
+def _drop_where(con, table: str, condition: str, message: str, report: list[str]) -> None:
+    n_bad = con.execute(f"SELECT count(*) FROM stage_{table} WHERE {condition}").fetchone()[0]
+    if n_bad:
+        con.execute(f"DELETE FROM stage_{table} WHERE {condition}")
+        report.append(message.format(n=n_bad))
+
+
+def _classify_attributes(con, attributes: list[str]) -> tuple[list[str], list[str]]:
+    """Split attribute columns into numeric and categorical by what their values parse as."""
+    types = _columns(con, "stage_leads")
+    numeric, categorical = [], []
+    for name in attributes:
+        col = _quote(name)
+        column_type = types[name].upper()
+        if column_type in ("BOOLEAN",):
+            categorical.append(name)
+            continue
+        if any(column_type.startswith(t) for t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+                                                     "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+                                                     "FLOAT", "DOUBLE", "DECIMAL", "REAL")):
+            numeric.append(name)
+            continue
+        if column_type != "VARCHAR":
+            categorical.append(name)
+            continue
+        filled, parsed = con.execute(
+            f"SELECT count(nullif(trim({col}), '')), count(TRY_CAST(nullif(trim({col}), '') AS DOUBLE)) "
+            "FROM stage_leads"
+        ).fetchone()
+        if filled and parsed / filled >= NUMERIC_SHARE_FOR_NUMBER:
+            con.execute(
+                f"ALTER TABLE stage_leads ALTER {col} TYPE DOUBLE USING TRY_CAST(nullif(trim({col}), '') AS DOUBLE)"
+            )
+            numeric.append(name)
+        else:
+            categorical.append(name)
+    return numeric, categorical
+
+
+def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require_leads: bool) -> LoadedData:
+    clock = pd.Timestamp.now(tz="UTC") if clock is None else pd.Timestamp(clock)
+    clock = clock.tz_localize("UTC") if clock.tzinfo is None else clock.tz_convert("UTC")
+    clock_sql = f"TIMESTAMPTZ '{clock.isoformat()}'"
+    report: list[str] = []
+
+    # leads
+    leads_cols = _require_columns(con, "leads", sources["leads"], mapping)
+    id_src = mapping.source_column("leads", "lead_id")
+    created_src = mapping.source_column("leads", "created_at")
+    attributes = [c for c in leads_cols if c not in (id_src, created_src) and c not in ("lead_id", "created_at")]
+    exprs = {
+        "lead_id": _text_expr(id_src),
+        "created_at": _timestamp_expr(created_src, leads_cols[created_src]),
+    }
+    exprs.update({a: _quote(a) for a in attributes})
+    _parse_required(con, "leads", sources["leads"], exprs, mapping, report)
+    n_leads, n_ids = con.execute("SELECT count(*), count(DISTINCT lead_id) FROM stage_leads").fetchone()
+    if n_leads != n_ids:
+        n_dup_rows = con.execute(
+            "SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM stage_leads GROUP BY lead_id HAVING n > 1)"
+        ).fetchone()[0]
+        raise BadInputError(
+            f"{sources['leads']}: column '{id_src}' has {n_leads - n_ids} duplicate lead ids "
+            f"({int(n_dup_rows)} rows share an id)"
+        )
+    _drop_where(con, "leads", f"created_at > {clock_sql}",
+                f"{sources['leads']}: dropped {{n}} leads whose '{created_src}' is later than the run's clock "
+                f"({clock.isoformat()})", report)
+    if require_leads and con.execute("SELECT count(*) FROM stage_leads").fetchone()[0] == 0:
+        raise BadInputError(f"{sources['leads']}: column '{id_src}': the leads table is empty (0 rows)")
+    numeric, categorical = _classify_attributes(con, attributes)
+    con.execute("CREATE OR REPLACE TABLE leads AS SELECT * FROM stage_leads")
+
+    # events
+    events_cols = _require_columns(con, "events", sources["events"], mapping)
+    type_src = mapping.source_column("events", "event_type")
+    ts_src = mapping.source_column("events", "ts")
+    con.execute("CREATE OR REPLACE TEMP TABLE event_type_map (source VARCHAR, canonical VARCHAR)")
+    if mapping.event_types:
+        con.executemany("INSERT INTO event_type_map VALUES (?, ?)",
+                        [[k.strip(), v.strip()] for k, v in mapping.event_types.items()])
+    exprs = {
+        "lead_id": _text_expr(mapping.source_column("events", "lead_id")),
+        "ts": _timestamp_expr(ts_src, events_cols[ts_src]),
+        "event_type": _text_expr(type_src),
+    }
+    bad_duration = 0
+    for optional in OPTIONAL_EVENT_COLUMNS:
+        source_col = mapping.source_column("events", optional)
+        if source_col not in events_cols:
+            exprs[optional] = "CAST(NULL AS DOUBLE)" if optional == "duration_s" else "CAST(NULL AS VARCHAR)"
+        elif optional == "duration_s":
+            exprs[optional] = f"TRY_CAST({_text_expr(source_col)} AS DOUBLE)"
+            bad_duration = con.execute(
+                f"SELECT count(*) FROM raw_events WHERE {_text_expr(source_col)} IS NOT NULL "
+                f"AND TRY_CAST({_text_expr(source_col)} AS DOUBLE) IS NULL"
+            ).fetchone()[0]
+        else:
+            exprs[optional] = _text_expr(source_col)
+    _parse_required(con, "events", sources["events"], exprs, mapping, report)
+    if bad_duration:
+        report.append(f"{sources['events']}: {bad_duration} unparseable values in "
+                      f"'{mapping.source_column('events', 'duration_s')}' taken as missing")
+    src = sources["events"]
+    _drop_where(con, "events", "lead_id NOT IN (SELECT lead_id FROM leads)",
+                f"{src}: dropped {{n}} events for unknown leads (column '{mapping.source_column('events', 'lead_id')}')",
+                report)
+    _drop_where(con, "events",
+                "ts < (SELECT l.created_at FROM leads l WHERE l.lead_id = stage_events.lead_id)",
+                f"{src}: dropped {{n}} events before the lead's created_at (column '{ts_src}')", report)
+    _drop_where(con, "events", f"ts > {clock_sql}",
+                f"{src}: dropped {{n}} events later than the run's clock {clock.isoformat()} (column '{ts_src}')",
+                report)
+    _drop_where(con, "events", "duration_s < 0",
+                f"{src}: dropped {{n}} events with a negative duration "
+                f"(column '{mapping.source_column('events', 'duration_s')}')", report)
+    con.execute(
+        "CREATE OR REPLACE TABLE events AS SELECT e.lead_id, e.ts, "
+        "coalesce(m.canonical, e.event_type) AS event_type, e.duration_s, e.page, e.content_id, e.channel "
+        "FROM stage_events e LEFT JOIN event_type_map m ON m.source = e.event_type"
+    )
+
+    # outcomes
+    outcome_cols = _require_columns(con, "outcomes", sources["outcomes"], mapping)
+    reached_src = mapping.source_column("outcomes", "reached_at")
+    exprs = {
+        "lead_id": _text_expr(mapping.source_column("outcomes", "lead_id")),
+        "stage": f"lower({_text_expr(mapping.source_column('outcomes', 'stage'))})",
+        "reached_at": _timestamp_expr(reached_src, outcome_cols[reached_src]),
+    }
+    _parse_required(con, "outcomes", sources["outcomes"], exprs, mapping, report)
+    src = sources["outcomes"]
+    _drop_where(con, "outcomes", "lead_id NOT IN (SELECT lead_id FROM leads)",
+                f"{src}: dropped {{n}} outcomes for unknown leads "
+                f"(column '{mapping.source_column('outcomes', 'lead_id')}')", report)
+    _drop_where(con, "outcomes", f"reached_at > {clock_sql}",
+                f"{src}: dropped {{n}} outcomes later than the run's clock {clock.isoformat()} "
+                f"(column '{reached_src}')", report)
+    con.execute("CREATE OR REPLACE TABLE outcomes AS SELECT * FROM stage_outcomes")
+    for table in TABLES:
+        con.execute(f"DROP TABLE IF EXISTS stage_{table}")
+    return LoadedData(con=con, sources=sources, clock=clock, report=report,
+                      numeric_attributes=numeric, categorical_attributes=categorical)
