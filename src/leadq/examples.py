@@ -40,7 +40,7 @@ def snapshot_cutoffs(
     history_end = to_utc(end) if end is not None else data.history_end()
     if history_end is None:
         raise BadInputError(f"{data.sources['events']}: column 'ts': no events or outcomes to build cutoffs from (0 rows)")
-    first_lead = data.con.execute("SELECT min(created_at) FROM leads").fetchone()[0]
+    first_lead = data.con.execute("SELECT min(created_at) FROM leads").fetchall()[0][0]
     first = to_utc(start) if start is not None else to_utc(first_lead) + pd.Timedelta(days=cadence_days)
     last = (history_end - pd.Timedelta(days=horizon_days)).floor("D")
     cutoffs = []

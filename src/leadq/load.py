@@ -45,13 +45,13 @@ class LoadedData:
 
     def count(self, table: str) -> int:
         """Row count of a validated table."""
-        return int(self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        return int(self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
 
     def history_end(self) -> pd.Timestamp | None:
         """Latest timestamp of any event or outcome (None when there are none)."""
         value = self.con.execute(
             "SELECT greatest((SELECT max(ts) FROM events), (SELECT max(reached_at) FROM outcomes))"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         return None if value is None else pd.Timestamp(value).tz_convert("UTC")
 
     def fingerprint(self) -> dict:
@@ -66,7 +66,7 @@ class LoadedData:
             rows, leads, first, last, digest = con.execute(
                 f"SELECT count(*), count(DISTINCT lead_id), min({ts_col}), max({ts_col}), "
                 f"coalesce(bit_xor(hash({hashed})), 0) FROM {table}"
-            ).fetchone()
+            ).fetchall()[0]
             fp[table] = {
                 "rows": int(rows),
                 "leads": int(leads),
@@ -158,7 +158,7 @@ def _text_expr(column: str) -> str:
 
 def _require_columns(con, table: str, source: str, mapping: DataMapping) -> dict[str, str]:
     columns = _columns(con, f"raw_{table}")
-    n_rows = con.execute(f"SELECT count(*) FROM raw_{table}").fetchone()[0]
+    n_rows = con.execute(f"SELECT count(*) FROM raw_{table}").fetchall()[0][0]
     for contract_col in REQUIRED_COLUMNS[table]:
         source_col = mapping.source_column(table, contract_col)
         if source_col not in columns:
@@ -179,7 +179,7 @@ def _parse_required(con, table: str, source: str, exprs: dict[str, str], mapping
         "SELECT count(*), "
         + ", ".join(f"count(*) FILTER (WHERE {_quote(c)} IS NULL)" for c in required)
         + f" FROM parsed_{table}"
-    ).fetchone()
+    ).fetchall()[0]
     n_rows, bad_counts = counts[0], counts[1:]
     for contract_col, n_bad in zip(required, bad_counts):
         if not n_bad:
@@ -197,7 +197,7 @@ def _parse_required(con, table: str, source: str, exprs: dict[str, str], mapping
 
 
 def _drop_where(con, table: str, condition: str, message: str, report: list[str]) -> None:
-    n_bad = con.execute(f"SELECT count(*) FROM stage_{table} WHERE {condition}").fetchone()[0]
+    n_bad = con.execute(f"SELECT count(*) FROM stage_{table} WHERE {condition}").fetchall()[0][0]
     if n_bad:
         con.execute(f"DELETE FROM stage_{table} WHERE {condition}")
         report.append(message.format(n=n_bad))
@@ -224,7 +224,7 @@ def _classify_attributes(con, attributes: list[str]) -> tuple[list[str], list[st
         filled, parsed = con.execute(
             f"SELECT count(nullif(trim({col}), '')), count(TRY_CAST(nullif(trim({col}), '') AS DOUBLE)) "
             "FROM stage_leads"
-        ).fetchone()
+        ).fetchall()[0]
         if filled and parsed / filled >= NUMERIC_SHARE_FOR_NUMBER:
             con.execute(
                 f"ALTER TABLE stage_leads ALTER {col} TYPE DOUBLE USING TRY_CAST(nullif(trim({col}), '') AS DOUBLE)"
@@ -252,11 +252,11 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
     }
     exprs.update({a: _quote(a) for a in attributes})
     _parse_required(con, "leads", sources["leads"], exprs, mapping, report)
-    n_leads, n_ids = con.execute("SELECT count(*), count(DISTINCT lead_id) FROM stage_leads").fetchone()
+    n_leads, n_ids = con.execute("SELECT count(*), count(DISTINCT lead_id) FROM stage_leads").fetchall()[0]
     if n_leads != n_ids:
         n_dup_rows = con.execute(
             "SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM stage_leads GROUP BY lead_id HAVING n > 1)"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         raise BadInputError(
             f"{sources['leads']}: column '{id_src}' has {n_leads - n_ids} duplicate lead ids "
             f"({int(n_dup_rows)} rows share an id)"
@@ -264,7 +264,7 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
     _drop_where(con, "leads", f"created_at > {clock_sql}",
                 f"{sources['leads']}: dropped {{n}} leads whose '{created_src}' is later than the run's clock "
                 f"({clock.isoformat()})", report)
-    if require_leads and con.execute("SELECT count(*) FROM stage_leads").fetchone()[0] == 0:
+    if require_leads and con.execute("SELECT count(*) FROM stage_leads").fetchall()[0][0] == 0:
         raise BadInputError(f"{sources['leads']}: column '{id_src}': the leads table is empty (0 rows)")
     numeric, categorical = _classify_attributes(con, attributes)
     con.execute("CREATE OR REPLACE TABLE leads AS SELECT * FROM stage_leads")
@@ -292,7 +292,7 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
             bad_duration = con.execute(
                 f"SELECT count(*) FROM raw_events WHERE {_text_expr(source_col)} IS NOT NULL "
                 f"AND TRY_CAST({_text_expr(source_col)} AS DOUBLE) IS NULL"
-            ).fetchone()[0]
+            ).fetchall()[0][0]
         else:
             exprs[optional] = _text_expr(source_col)
     _parse_required(con, "events", sources["events"], exprs, mapping, report)

@@ -1,0 +1,126 @@
+"""Candidate models: scikit-learn pipelines (preprocessing + classifier) built from the config.
+
+Every candidate takes the lead-level feature table (numeric columns as floats, categorical
+attribute columns as strings or None) and tolerates missing values and unseen categories.
+"""
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from leadq.config import CandidatesConfig
+from leadq.feature_spec import FeatureSpec
+
+MISSING_LEVEL = "__missing__"
+
+
+class CategoryNormalizer(TransformerMixin, BaseEstimator):
+    """Lower-cases and trims category labels and maps missing ones to one explicit level.
+
+    "  Google Ads" and "google ads" are the same source; None, NaN and "" all become
+    `MISSING_LEVEL`, so encoders see a plain string column.
+    """
+
+    def fit(self, X, y=None):
+        """Nothing to learn; records the input width."""
+        self.n_features_in_ = np.asarray(X).shape[1] if np.ndim(X) == 2 else 1
+        return self
+
+    def transform(self, X):
+        """Normalised labels as an object array of the same shape."""
+        frame = pd.DataFrame(X).astype(object)
+        out = frame.map(_normalise_label)
+        return out.to_numpy(dtype=object)
+
+    def get_feature_names_out(self, input_features=None):
+        """Same names as the input."""
+        return np.asarray(input_features, dtype=object)
+
+
+def _normalise_label(value) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return MISSING_LEVEL
+    text = " ".join(str(value).split()).lower()
+    return text or MISSING_LEVEL
+
+
+def signed_log1p(x):
+    """sign(x) * log(1 + |x|): tames heavy-tailed counts and durations for the linear model."""
+    x = np.asarray(x, dtype=float)
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def logistic_pipeline(spec: FeatureSpec, config: CandidatesConfig) -> Pipeline:
+    """Median imputation with missing indicators, signed log, scaling, one-hot with rare levels
+    pooled, then an L2-regularised logistic regression."""
+    numeric = Pipeline([
+        ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+        ("log", FunctionTransformer(signed_log1p, feature_names_out="one-to-one")),
+        ("scale", StandardScaler()),
+    ])
+    categorical = Pipeline([
+        ("normalise", CategoryNormalizer()),
+        ("onehot", OneHotEncoder(
+            min_frequency=config.min_category_frequency,
+            max_categories=config.max_categories,
+            handle_unknown="infrequent_if_exist",
+            sparse_output=False,
+        )),
+    ])
+    columns = ColumnTransformer(
+        [("num", numeric, spec.numeric_columns()), ("cat", categorical, spec.categorical_columns())],
+        remainder="drop",
+    )
+    model = LogisticRegression(C=config.logistic.C, max_iter=config.logistic.max_iter)
+    return Pipeline([("features", columns), ("model", model)])
+
+
+def gradient_boosting_pipeline(spec: FeatureSpec, config: CandidatesConfig, seed: int) -> Pipeline:
+    """Native categorical gradient boosting: categories ordinal-encoded (rare pooled, unseen as
+    missing) and numeric columns passed through, since the trees handle missing values
+    natively (a missing value gets its own learned branch, which beats median imputation)."""
+    categorical_columns = spec.categorical_columns()
+    categorical = Pipeline([
+        ("normalise", CategoryNormalizer()),
+        ("ordinal", OrdinalEncoder(
+            min_frequency=config.min_category_frequency,
+            max_categories=config.max_categories,
+            handle_unknown="use_encoded_value",
+            unknown_value=np.nan,
+            encoded_missing_value=np.nan,
+        )),
+    ])
+    # Categoricals go first so their output positions are known before fitting.
+    columns = ColumnTransformer(
+        [("cat", categorical, categorical_columns), ("num", "passthrough", spec.numeric_columns())],
+        remainder="drop",
+    )
+    params = config.hist_gradient_boosting
+    model = HistGradientBoostingClassifier(
+        learning_rate=params.learning_rate,
+        max_iter=params.max_iter,
+        max_leaf_nodes=params.max_leaf_nodes,
+        min_samples_leaf=params.min_samples_leaf,
+        l2_regularization=params.l2_regularization,
+        max_features=params.max_features,
+        categorical_features=list(range(len(categorical_columns))) or None,
+        early_stopping=False,
+        random_state=seed,
+    )
+    return Pipeline([("features", columns), ("model", model)])
+
+
+def build_candidates(spec: FeatureSpec, config: CandidatesConfig, seed: int) -> dict[str, Pipeline]:
+    """The enabled candidates by name ('logistic', 'hist_gradient_boosting'), unfitted."""
+    out: dict[str, Pipeline] = {}
+    if config.logistic.enabled:
+        out["logistic"] = logistic_pipeline(spec, config)
+    if config.hist_gradient_boosting.enabled:
+        out["hist_gradient_boosting"] = gradient_boosting_pipeline(spec, config, seed)
+    return out

@@ -1,0 +1,106 @@
+"""Where MLflow keeps runs and models, and how a training run is logged.
+
+Default store: `sqlite:///models/mlflow.db` with artifacts under `models/artifacts/`. MLflow
+3.17 with a SQLite store writes artifacts to `./mlruns` unless the experiment has an
+`artifact_location`, so experiments created here get one next to the database. A server URI
+(http, https, databricks) leaves the location to the server's artifact root. Folders are
+created on first use, never at import.
+"""
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+
+DEFAULT_TRACKING_URI = "sqlite:///models/mlflow.db"
+ARTIFACTS_FOLDER = "artifacts"
+
+
+def resolve_tracking_uri(uri: str | None = None, config_uri: str | None = None) -> str:
+    """The tracking URI to use: explicit `uri`, else the config's, else $MLFLOW_TRACKING_URI,
+    else `sqlite:///models/mlflow.db` (relative to the working directory)."""
+    return uri or config_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file of a `sqlite:///` URI (relative or absolute), else None."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return Path(tracking_uri.removeprefix("sqlite:///").split("?", 1)[0])
+
+
+def artifact_location(tracking_uri: str) -> str | None:
+    """Artifact root for new experiments: `<db folder>/artifacts` as a file URI for a SQLite
+    store; None (the server's or MLflow's own default) for anything else."""
+    db = sqlite_path(tracking_uri)
+    if db is None:
+        return None
+    return (db.parent / ARTIFACTS_FOLDER).resolve().as_uri()
+
+
+def prepare_store(tracking_uri: str) -> None:
+    """Create the SQLite database's folder if needed (lazily, when a command needs the store)."""
+    db = sqlite_path(tracking_uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def use_tracking_uri(tracking_uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API (runs, log_model, registry) at `tracking_uri`, then restore."""
+    prepare_store(tracking_uri)
+    previous_tracking = mlflow.get_tracking_uri() if mlflow.tracking.is_tracking_uri_set() else None
+    previous_registry = mlflow.get_registry_uri() if previous_tracking else None
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    try:
+        yield
+    finally:
+        if previous_tracking is not None:
+            mlflow.set_tracking_uri(previous_tracking)
+            mlflow.set_registry_uri(previous_registry)
+
+
+def client(tracking_uri: str) -> MlflowClient:
+    """An MlflowClient for both tracking and registry at `tracking_uri`."""
+    prepare_store(tracking_uri)
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def ensure_experiment(name: str, tracking_uri: str) -> str:
+    """The id of experiment `name`, created with the right artifact location if missing."""
+    mlflow_client = client(tracking_uri)
+    experiment = mlflow_client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    return mlflow_client.create_experiment(name, artifact_location=artifact_location(tracking_uri))
+
+
+def log_json(data: Any, artifact_file: str) -> None:
+    """Log a JSON-serialisable object as an artifact of the active run."""
+    mlflow.log_text(json.dumps(data, indent=2, default=str, sort_keys=False), artifact_file)
+
+
+def flatten_params(prefix: str, data: Any) -> dict[str, str]:
+    """Nested dicts as `prefix.key.sub` -> string value, for `mlflow.log_params`."""
+    out: dict[str, str] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out.update(flatten_params(f"{prefix}.{key}" if prefix else str(key), value))
+    else:
+        text = json.dumps(data, default=str) if isinstance(data, list | tuple) else str(data)
+        out[prefix] = text[:6000]
+    return out
+
+
+@contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """A temporary folder for files about to be logged (removed afterwards)."""
+    with tempfile.TemporaryDirectory(prefix="leadq-") as tmp:
+        yield Path(tmp)

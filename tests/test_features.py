@@ -1,0 +1,224 @@
+"""Features of tiny hand-written histories equal hand-computed values; point in time holds."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from leadq.contract import CANONICAL_EVENT_TYPES
+from leadq.examples import infer_attribute_spec, label_examples
+from leadq.feature_spec import FeatureSpec
+from leadq.features import build_feature_table, build_features
+from leadq.load import load_frames
+from leadq.mapping import DataMapping
+
+CUTOFF = pd.Timestamp("2024-02-01", tz="UTC")
+CLOCK = pd.Timestamp("2025-01-01", tz="UTC")
+
+
+def tiny_history():
+    leads = pd.DataFrame({
+        "lead_id": ["a", "b", "c"],
+        "created_at": ["2024-01-01", "2024-01-05", "2024-03-01"],
+        "country": ["DE", "FR", None],
+        "company_size": [10, 500, 50],
+    })
+    events = pd.DataFrame({
+        "lead_id": ["a", "a", "a", "a", "a", "a", "a", "b"],
+        "ts": [
+            "2024-01-10 10:00", "2024-01-10 10:20", "2024-01-12 09:00", "2024-01-25 00:00:00",
+            "2024-01-24 23:59:59", "2024-01-31 23:59:59", "2024-02-01 00:00:00", "2024-01-06",
+        ],
+        "event_type": ["content_download", "pricing_view", "pricing_view", "page_view",
+                       "webinar_attend", "pricing_view", "page_view", "Viewed pricing page"],
+        "duration_s": [None, 60, 30, 10, None, 20, 999, 5],
+        "content_id": ["ebook-1", None, None, None, "web-1", None, None, None],
+        "page": [None, "/pricing", "/pricing", "/blog/1", None, "/pricing", "/x", "/pricing"],
+    })
+    outcomes = pd.DataFrame({"lead_id": ["a"], "stage": ["mql"], "reached_at": ["2024-01-20"]})
+    return leads, events, outcomes
+
+
+def features_for(leads, events, outcomes, cutoff=CUTOFF, mapping=None, spec=None):
+    data = load_frames(leads, events, outcomes, mapping=mapping, clock=CLOCK)
+    spec = infer_attribute_spec(data, spec or FeatureSpec())
+    return build_features(data, spec, cutoff).set_index("lead_id")
+
+
+def test_hand_computed_features():
+    f = features_for(*tiny_history())
+    assert list(f.index) == ["a", "b"]  # c is created after the cutoff
+    a = f.loc["a"]
+    # the page view exactly at the cutoff is excluded, the one 1 s before the cutoff counted
+    assert a["page_view_all"] == 1
+    assert a["pricing_view_all"] == 3
+    # 7-day window is [2024-01-25 00:00, cutoff): the page view at its edge counts, the webinar 1 s before not
+    assert a["page_view_7d"] == 1
+    assert a["webinar_attend_7d"] == 0 and a["webinar_attend_30d"] == 1
+    assert a["pricing_view_7d"] == 1 and a["pricing_view_30d"] == 3
+    assert a["events_all"] == 6 and a["events_7d"] == 2
+    assert a["time_on_site_s_sum"] == 120  # 60 + 30 + 10 + 20; 999 s is at the cutoff
+    assert a["time_on_pricing_view_s_sum"] == 110
+    # sessions: 01-10 10:00 + 10:20 (20 min gap), 01-12, 01-24 23:59:59 + 01-25 00:00 (1 s), 01-31
+    assert a["sessions_all"] == 4
+    assert a["time_on_site_s_mean"] == pytest.approx(120 / 4)
+    assert a["active_days_all"] == 5  # 01-10, 01-12, 01-24, 01-25, 01-31
+    # returns: 01-12 09:00 is 46 h 40 min after 01-10 10:20; 01-31 is 19 days after 01-12 (too late)
+    assert a["pricing_view_returns_all"] == 1
+    assert a["days_since_last_event"] == pytest.approx(1 / 86400)
+    assert a["days_since_last_content_download"] == pytest.approx(21 + 14 / 24)
+    assert a["no_content_download"] == 0 and a["no_demo_request"] == 1
+    assert np.isnan(a["days_since_last_demo_request"])
+    assert a["distinct_content_all"] == 2 and a["distinct_pages_all"] == 2
+    # trend: 2 events in the last 7 days, 4 in the 30 days before them (01-02 .. 01-25)
+    assert a["trend_events_7d_vs_prev30d"] == pytest.approx(2 / 7 - 4 / 30)
+    # journey: download 01-10, webinar 01-24 after it, pricing 01-31 after that; no return after it
+    assert a["journey_stage"] == 3
+    assert a["lead_age_days"] == 31
+    assert a["company_size"] == 10 and a["country"] == "DE"
+    b = f.loc["b"]
+    assert b["other_all"] == 1 and b["pricing_view_all"] == 0  # unmapped type counts as other
+    assert np.isnan(b["days_since_last_pricing_view"]) and b["no_pricing_view"] == 1
+
+
+def test_mapped_dataset_gives_same_features():
+    leads, events, outcomes = tiny_history()
+    canonical = features_for(leads, events, outcomes)
+    mapping = DataMapping(
+        columns={"leads": {"lead_id": "contact_id", "created_at": "Created"},
+                 "events": {"lead_id": "contact_id", "ts": "occurred_at", "event_type": "action",
+                            "duration_s": "seconds"},
+                 "outcomes": {"lead_id": "contact_id"}},
+        event_types={"Downloaded e-book": "content_download", "Viewed pricing": "pricing_view",
+                     "Visited page": "page_view", "Attended webinar": "webinar_attend"},
+    )
+    rename = {"content_download": "Downloaded e-book", "pricing_view": "Viewed pricing",
+              "page_view": "Visited page", "webinar_attend": "Attended webinar"}
+    mapped_events = events.rename(columns={"lead_id": "contact_id", "ts": "occurred_at",
+                                           "event_type": "action", "duration_s": "seconds"})
+    mapped_events["action"] = mapped_events["action"].replace(rename)
+    mapped = features_for(
+        leads.rename(columns={"lead_id": "contact_id", "created_at": "Created"}),
+        mapped_events, outcomes.rename(columns={"lead_id": "contact_id"}), mapping=mapping,
+    )
+    pd.testing.assert_frame_equal(canonical, mapped)
+
+
+def test_shuffling_events_changes_nothing():
+    leads, events, outcomes = tiny_history()
+    before = features_for(leads, events, outcomes)
+    after = features_for(leads, events.sample(frac=1, random_state=3), outcomes)
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_ablation_spec_drops_engagement():
+    spec = FeatureSpec(include_engagement=False)
+    f = features_for(*tiny_history(), spec=spec)
+    assert list(f.columns) == ["lead_age_days", "company_size", "country"]
+
+
+# --- point in time: property tests -------------------------------------------------------------
+
+START = pd.Timestamp("2024-01-01", tz="UTC")
+TYPES = list(CANONICAL_EVENT_TYPES) + ["custom_thing"]
+
+
+def _event_strategy(lead_ids, lo_s, hi_s):
+    return st.lists(
+        st.tuples(
+            st.sampled_from(lead_ids),
+            st.integers(min_value=lo_s, max_value=hi_s),
+            st.sampled_from(TYPES),
+            st.one_of(st.none(), st.floats(min_value=0, max_value=3600)),
+            st.sampled_from(["/pricing", "/a", "/b", None]),
+        ),
+        max_size=25,
+    )
+
+
+def _frame(rows):
+    return pd.DataFrame(
+        {
+            "lead_id": [r[0] for r in rows],
+            "ts": [START + pd.Timedelta(seconds=r[1]) for r in rows],
+            "event_type": [r[2] for r in rows],
+            "duration_s": [r[3] for r in rows],
+            "page": [r[4] for r in rows],
+        },
+        columns=["lead_id", "ts", "event_type", "duration_s", "page"],
+    ).astype({"duration_s": float, "page": object})
+
+
+LEADS = pd.DataFrame({"lead_id": ["p", "q"], "created_at": [START, START + pd.Timedelta(days=3)],
+                      "segment": ["x", "y"]})
+CUT_S = 60 * 86400  # cutoff 60 days after START
+PIT_CUTOFF = START + pd.Timedelta(seconds=CUT_S)
+NO_OUTCOMES = pd.DataFrame({"lead_id": pd.Series([], dtype=str), "stage": pd.Series([], dtype=str),
+                            "reached_at": pd.Series([], dtype="datetime64[us, UTC]")})
+
+
+def _pit_features(events, leads=LEADS, outcomes=NO_OUTCOMES):
+    data = load_frames(leads, events, outcomes, clock=CLOCK)
+    spec = infer_attribute_spec(data, FeatureSpec())
+    keys = pd.DataFrame({"lead_id": ["p", "q"], "cutoff": [PIT_CUTOFF, PIT_CUTOFF]})
+    return build_feature_table(data, spec, keys)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    past=_event_strategy(["p", "q"], 3 * 86400, CUT_S - 1),
+    future=_event_strategy(["p", "q"], CUT_S, CUT_S + 200 * 86400),
+    outcome_days=st.lists(st.integers(min_value=0, max_value=300), max_size=3),
+    new_segment=st.sampled_from(["x", "z"]),
+)
+def test_nothing_at_or_after_the_cutoff_changes_a_feature(past, future, outcome_days, new_segment):
+    before = _pit_features(_frame(past))
+    outcomes = pd.DataFrame({
+        "lead_id": ["p"] * len(outcome_days),
+        "stage": ["mql"] * len(outcome_days),
+        "reached_at": [START + pd.Timedelta(days=d) for d in outcome_days],
+    })
+    late_lead = pd.DataFrame({"lead_id": ["r"], "created_at": [PIT_CUTOFF], "segment": [new_segment]})
+    leads = pd.concat([LEADS, late_lead], ignore_index=True)
+    late_events = pd.concat([_frame(past), _frame(future)], ignore_index=True)
+    late_events = pd.concat([late_events, _frame([("r", CUT_S + 10, "pricing_view", 5.0, "/pricing")])])
+    after = _pit_features(late_events, leads=leads, outcomes=outcomes)
+    pd.testing.assert_frame_equal(before, after)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    past=_event_strategy(["p", "q"], 3 * 86400, CUT_S - 1),
+    extra_s=st.integers(min_value=3 * 86400, max_value=CUT_S - 1),
+    extra_type=st.sampled_from(list(CANONICAL_EVENT_TYPES)),
+)
+def test_an_event_before_the_cutoff_changes_its_count(past, extra_s, extra_type):
+    before = _pit_features(_frame(past)).set_index("lead_id")
+    after = _pit_features(_frame(past + [("p", extra_s, extra_type, None, None)])).set_index("lead_id")
+    assert after.loc["p", f"{extra_type}_all"] == before.loc["p", f"{extra_type}_all"] + 1
+    assert after.loc["p", "events_all"] == before.loc["p", "events_all"] + 1
+    pd.testing.assert_series_equal(before.loc["q"], after.loc["q"])
+
+
+def test_labels_follow_the_horizon_and_skip_reached_stages():
+    leads, events, _ = tiny_history()
+    outcomes = pd.DataFrame({
+        "lead_id": ["a", "a", "b"],
+        "stage": ["mql", "sql", "sql"],
+        "reached_at": ["2024-01-20", "2024-02-15", "2024-03-10"],
+    })
+    data = load_frames(leads, events, outcomes, clock=CLOCK)
+    cutoffs = [pd.Timestamp("2024-02-01", tz="UTC"), pd.Timestamp("2024-02-15", tz="UTC"),
+               pd.Timestamp("2024-12-01", tz="UTC")]
+    labels = label_examples(data, cutoffs, ["mql", "sql"], horizon_days=30, history_end="2024-06-01")
+    labels = labels.set_index(["lead_id", "cutoff"])
+    # the 2024-12-01 cutoff's horizon runs past the end of the history (2024-06-01): dropped
+    assert set(labels.index.get_level_values("cutoff")) == set(cutoffs[:2])
+    a1 = labels.loc[("a", cutoffs[0])]
+    assert np.isnan(a1["label_mql"]) and a1["label_sql"] == 1.0  # mql reached already; sql on 02-15
+    assert ("a", cutoffs[1]) not in labels.index  # sql reached exactly at the cutoff: done
+    b1 = labels.loc[("b", cutoffs[0])]
+    assert b1["label_mql"] == 0.0 and b1["label_sql"] == 0.0  # sql 03-10 is past 03-02
+    b2 = labels.loc[("b", cutoffs[1])]
+    assert b2["label_mql"] == 1.0 and b2["label_sql"] == 1.0  # sql implies mql
