@@ -1,0 +1,149 @@
+"""The bad-input policy, through the CLI: fatal problems stop with one line, a few bad rows are dropped."""
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from leadq.cli import app
+
+runner = CliRunner()
+
+
+def write_tables(folder, leads=None, events=None, outcomes=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 200
+    leads = leads if leads is not None else pd.DataFrame({
+        "lead_id": [f"L{i}" for i in range(n)],
+        "created_at": ["2024-01-01 08:00"] * n,
+        "industry": ["retail", "saas"] * (n // 2),
+    })
+    events = events if events is not None else pd.DataFrame({
+        "lead_id": [f"L{i % n}" for i in range(1000)],
+        "ts": [f"2024-02-{1 + i % 27:02d} 10:00" for i in range(1000)],
+        "event_type": ["page_view", "pricing_view"] * 500,
+        "duration_s": [30.0] * 1000,
+    })
+    outcomes = outcomes if outcomes is not None else pd.DataFrame({
+        "lead_id": ["L1", "L2"], "stage": ["mql", "sql"], "reached_at": ["2024-02-10", "2024-02-12"],
+    })
+    for name, frame in (("leads", leads), ("events", events), ("outcomes", outcomes)):
+        if frame is not False:
+            frame.to_csv(folder / f"{name}.csv", index=False)
+    return folder
+
+
+def run_features(folder, tmp_path, *extra):
+    out = tmp_path / "out" / "features.csv"
+    result = runner.invoke(app, ["features", "--data", str(folder), "--as-of", "2024-03-01",
+                                 "--out", str(out), *extra])
+    return result, out
+
+
+def assert_fatal(result, out, *needles):
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_clean_data_writes_features(tmp_path):
+    result, out = run_features(write_tables(tmp_path / "d"), tmp_path)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert len(table) == 200 and "pricing_view_30d" in table.columns
+    assert "warning" not in result.stderr
+
+
+def test_missing_table_is_fatal(tmp_path):
+    folder = write_tables(tmp_path / "d", outcomes=False)
+    result, out = run_features(folder, tmp_path)
+    assert_fatal(result, out, "outcomes", "not found")
+
+
+def test_missing_required_column_is_fatal(tmp_path):
+    events = pd.DataFrame({"lead_id": ["L1"], "when": ["2024-02-01"], "event_type": ["page_view"]})
+    result, out = run_features(write_tables(tmp_path / "d", events=events), tmp_path)
+    assert_fatal(result, out, "events.csv", "'ts'", "1 rows")
+
+
+def test_mostly_unparseable_timestamps_are_fatal(tmp_path):
+    events = pd.DataFrame({"lead_id": ["L1"] * 100, "ts": ["yesterday"] * 5 + ["2024-02-01"] * 95,
+                           "event_type": ["page_view"] * 100})
+    result, out = run_features(write_tables(tmp_path / "d", events=events), tmp_path)
+    assert_fatal(result, out, "events.csv", "'ts'", "5 of 100 rows")
+
+
+def test_duplicate_lead_ids_are_fatal(tmp_path):
+    leads = pd.DataFrame({"lead_id": ["A", "A", "B", "C", "C", "C"], "created_at": ["2024-01-01"] * 6})
+    result, out = run_features(write_tables(tmp_path / "d", leads=leads), tmp_path)
+    assert_fatal(result, out, "leads.csv", "'lead_id'", "3 duplicate lead ids", "5 rows")
+
+
+def test_empty_leads_table_is_fatal(tmp_path):
+    leads = pd.DataFrame({"lead_id": pd.Series([], dtype=str), "created_at": pd.Series([], dtype=str)})
+    result, out = run_features(write_tables(tmp_path / "d", leads=leads), tmp_path)
+    assert_fatal(result, out, "leads.csv", "'lead_id'", "empty", "0 rows")
+
+
+def test_mapped_column_missing_names_users_column(tmp_path):
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("columns:\n  events:\n    ts: occurred_at\n")
+    result, out = run_features(write_tables(tmp_path / "d"), tmp_path, "--mapping", str(mapping))
+    assert_fatal(result, out, "events.csv", "'occurred_at'", "'ts'")
+
+
+def test_unknown_mapping_key_is_one_line(tmp_path):
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("colums: {}\n")
+    result, out = run_features(write_tables(tmp_path / "d"), tmp_path, "--mapping", str(mapping))
+    assert_fatal(result, out, "mapping.yaml", "unknown key 'colums'")
+
+
+@pytest.mark.parametrize(
+    "row, needle",
+    [
+        ({"lead_id": "L1", "ts": "not a date", "event_type": "page_view"}, "dropped 1 rows with a missing or unparseable 'ts'"),
+        ({"lead_id": "NOBODY", "ts": "2024-02-01", "event_type": "page_view"}, "dropped 1 events for unknown leads"),
+        ({"lead_id": "L1", "ts": "2023-12-31", "event_type": "page_view"}, "dropped 1 events before the lead's created_at"),
+        ({"lead_id": "L1", "ts": "2999-01-01", "event_type": "page_view"}, "dropped 1 events later than the run's clock"),
+        ({"lead_id": "L1", "ts": "2024-02-01", "event_type": "page_view", "duration_s": -5}, "dropped 1 events with a negative duration"),
+    ],
+)
+def test_a_few_bad_event_rows_are_reported_and_dropped(tmp_path, row, needle):
+    base = write_tables(tmp_path / "base")
+    events = pd.concat([pd.read_csv(base / "events.csv"), pd.DataFrame([row])], ignore_index=True)
+    result, out = run_features(write_tables(tmp_path / "d", events=events), tmp_path)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and needle in warnings[0] and "events.csv" in warnings[0], result.stderr
+    table = pd.read_csv(out).set_index("lead_id")
+    assert table["events_all"].sum() == 1000  # the bad row did not count
+
+
+def test_outcomes_for_unknown_leads_are_reported(tmp_path):
+    outcomes = pd.DataFrame({"lead_id": ["L1", "GHOST"], "stage": ["mql", "mql"],
+                             "reached_at": ["2024-02-10", "2024-02-10"]})
+    result, out = run_features(write_tables(tmp_path / "d", outcomes=outcomes), tmp_path)
+    assert result.exit_code == 0
+    assert "outcomes.csv: dropped 1 outcomes for unknown leads" in result.stderr
+
+
+def test_folder_of_parquet_files_is_a_table(tmp_path):
+    folder = write_tables(tmp_path / "d")
+    events = pd.read_csv(folder / "events.csv")
+    (folder / "events.csv").unlink()
+    (folder / "events").mkdir()
+    events.iloc[:500].to_parquet(folder / "events" / "part-0.parquet")
+    events.iloc[500:].to_parquet(folder / "events" / "part-1.parquet")
+    result, out = run_features(folder, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out)["events_all"].sum() == 1000
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.startswith("leadq ")
