@@ -103,6 +103,28 @@ def demo(
         run_demo(out, n_leads=leads, seed=seed, echo=typer.echo)
 
 
+rules_app = typer.Typer(help="Rule scorecards: score leads by points, learn points from data.",
+                        no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("score")
+def rules_score(
+    rules: Annotated[Path, typer.Option("--rules", help="Scorecard YAML.")],
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", help="Output file, .csv or .parquet.")],
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Cutoff (default: latest event).")] = None,
+    mapping: MappingOpt = None,
+) -> None:
+    """Score open leads by a rule scorecard as of a cutoff."""
+    from leadq.pipeline_rules import rules_score_to_file
+
+    with user_errors():
+        n_rows, cutoff, report = rules_score_to_file(rules, data, out, as_of, mapping)
+    _print_report(report)
+    typer.echo(f"{n_rows:,} leads scored by {rules} as of {cutoff} written to {out}")
+
+
 def run() -> None:  # pragma: no cover - console entry for `python -m leadq`
     """Entry point for `python -m leadq`."""
     app(prog_name="leadq")

@@ -1,0 +1,108 @@
+"""Rule scorecards: hand-scored tiny histories, decay, caps, windows and config errors."""
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from leadq.cli import app
+from leadq.load import load_frames
+from leadq.rules import Scorecard, score_examples
+
+CUT = pd.Timestamp("2024-03-01", tz="UTC")
+
+
+def data():
+    leads = pd.DataFrame({
+        "lead_id": ["a", "b", "c"],
+        "created_at": ["2023-10-01"] * 3,
+        "job_title": ["VP Sales", "Student", "Headhunter"],
+        "company_size": [500, 200, None],
+    })
+    events = pd.DataFrame({
+        "lead_id": ["a"] * 6 + ["b"] * 2,
+        "ts": ["2024-02-29", "2024-02-29", "2024-02-29", "2024-02-29", "2024-01-01", "2024-03-01",
+               "2024-01-01", "2024-02-20"],
+        "event_type": ["pricing_view"] * 4 + ["webinar_attend", "demo_request",
+                                              "careers_view", "unsubscribe"],
+    })
+    outcomes = pd.DataFrame({"lead_id": [], "stage": [], "reached_at": []})
+    return load_frames(leads, events, outcomes, clock=pd.Timestamp("2025-01-01", tz="UTC"))
+
+
+CARD = Scorecard.model_validate({
+    "events": {"pricing_view": {"points": 10, "cap": 30}, "webinar_attend": {"points": 15},
+               "demo_request": {"points": 30}, "careers_view": {"points": -15},
+               "unsubscribe": {"points": -20, "window_days": 30}},
+    "inactivity": {"days": 30, "points": -10},
+    "attributes": [{"column": "job_title", "contains_any": ["vp", "head"], "points": 10},
+                   {"column": "company_size", "above": 200, "points": 10}],
+    "thresholds": {"mql": 40, "sql": 80},
+})
+
+
+def scored(card=CARD):
+    keys = pd.DataFrame({"lead_id": ["a", "b", "c"], "cutoff": [CUT] * 3})
+    return score_examples(data(), card, keys).set_index("lead_id")
+
+
+def test_hand_scored_without_decay():
+    s = scored()
+    # a: 4 pricing views = 40 capped at 30; webinar 15; demo at the cutoff not seen; VP +10; 500 > 200 +10
+    assert s.loc["a", "points"] == 30 + 15 + 10 + 10
+    assert s.loc["a", "rules_stage"] == "MQL"
+    # b: careers -15; unsubscribe 10 days ago -20 (inside its 30-day window); 200 is not over 200
+    assert s.loc["b", "points"] == -35
+    # c: no events since creation 152 days ago: inactive -10; "Headhunter" is not the word "head"
+    assert s.loc["c", "points"] == -10
+    assert s.loc["c", "rules_stage"] == "nurture"
+
+
+def test_decay_halves_points_per_half_life():
+    card = CARD.model_copy(update={"decay_half_life_days": 60.0})
+    s = scored(card)
+    # pricing: 4 x 10 x 0.5**(1/60) = 39.54 -> capped 30; webinar 60 days old: 15 x 0.5 = 7.5
+    assert s.loc["a", "points"] == round(30 + 7.5 + 20)
+    # careers 60 days old: -7.5; unsubscribe 10 days old: -20 x 0.5**(10/60) = -17.82
+    assert s.loc["b", "points"] == round(-7.5 - 20 * 0.5 ** (10 / 60))
+
+
+def test_window_excludes_old_events():
+    card = CARD.model_copy(update={"events": {"unsubscribe": CARD.events["unsubscribe"],
+                                              "careers_view": CARD.events["careers_view"]}})
+    card.events["unsubscribe"] = card.events["unsubscribe"].model_copy(update={"window_days": 5})
+    assert scored(card).loc["b", "points"] == -15
+
+
+@pytest.mark.parametrize("yaml_text, needle", [
+    ("events: {page_view: {points: 2, capp: 5}}\nthresholds: {mql: 1, sql: 2}\n", "'events.page_view.capp'"),
+    ("thresholds: {mql: 50, sql: 10}\n", "'thresholds'"),
+    ("events: {}\n", "'thresholds'"),
+    ("attributes: [{column: x, points: 3}]\nthresholds: {mql: 1, sql: 2}\n", "'attributes.0'"),
+])
+def test_malformed_scorecard_is_one_line_naming_the_key(tmp_path, yaml_text, needle):
+    rules = tmp_path / "card.yaml"
+    rules.write_text(yaml_text)
+    result = CliRunner().invoke(app, ["rules", "score", "--rules", str(rules), "--data", str(tmp_path),
+                                      "--out", str(tmp_path / "o.csv")])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "card.yaml" in lines[0], result.stderr
+
+
+def test_rules_score_cli_matches_library(tmp_path):
+    d = data()
+    folder = tmp_path / "d"
+    folder.mkdir()
+    for table in ("leads", "events", "outcomes"):
+        d.frame(table).to_parquet(folder / f"{table}.parquet")
+    card = tmp_path / "card.yaml"
+    import yaml
+
+    card.write_text(yaml.safe_dump(CARD.model_dump(exclude_none=True)))
+    out = tmp_path / "scores.csv"
+    result = CliRunner().invoke(app, ["rules", "score", "--rules", str(card), "--data", str(folder),
+                                      "--as-of", "2024-03-01", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out).set_index("lead_id")
+    assert table["points"].to_dict() == {"a": 65, "b": -35, "c": -10}
+    assert table["stage"].to_dict() == {"a": "MQL", "b": "nurture", "c": "nurture"}
