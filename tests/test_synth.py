@@ -1,0 +1,227 @@
+"""Tests for the synthetic funnel generator and its oracle."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from leadq.contract import CANONICAL_EVENT_TYPES, STAGE_ORDER
+from leadq.synth import (
+    DEFAULT_END,
+    DEFAULT_HORIZON_DAYS,
+    generate,
+    oracle_probability,
+    write_generated,
+)
+
+N_LEADS = 20_000
+H = DEFAULT_HORIZON_DAYS
+UTC_US = "datetime64[us, UTC]"
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return generate(N_LEADS, seed=11)
+
+
+def _reached(tables, stage):
+    """Per lead (in leads order) the time it reached `stage`, NaT if never."""
+    out = tables["outcomes"]
+    at = out[out["stage"] == stage].set_index("lead_id")["reached_at"]
+    return tables["leads"]["lead_id"].map(at).to_numpy(dtype="datetime64[us]")
+
+
+def weekly_examples(tables, stage, horizon=H, weeks=35, end=DEFAULT_END):
+    """Weekly cutoffs over the last ~8 months; leads created before the cutoff that have not
+    reached `stage` by it; label = reached in (cutoff, cutoff + horizon]."""
+    leads = tables["leads"]
+    created = leads["created_at"].to_numpy(dtype="datetime64[us]")
+    reached = _reached(tables, stage)
+    last = end - pd.Timedelta(days=horizon)
+    frames = []
+    for k in range(weeks):
+        cut = last - pd.Timedelta(weeks=k)
+        c = np.datetime64(cut.tz_localize(None), "us")
+        keep = (created < c) & ~(reached <= c)
+        label = (reached > c) & (reached <= c + np.timedelta64(horizon, "D"))
+        frames.append(pd.DataFrame({"lead_id": leads["lead_id"].to_numpy()[keep], "cutoff": cut,
+                                    "horizon_days": horizon, "label": label[keep]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_deterministic_for_a_seed():
+    a, b, c = generate(2_000, seed=5), generate(2_000, seed=5), generate(2_000, seed=6)
+    for name in ("leads", "events", "outcomes", "truth"):
+        pd.testing.assert_frame_equal(a[name], b[name])
+    assert not a["events"]["ts"].equals(c["events"]["ts"])
+    assert not a["leads"]["source"].equals(c["leads"]["source"])
+
+
+def test_schema_and_dtypes(tables):
+    leads, events, outcomes = tables["leads"], tables["events"], tables["outcomes"]
+    assert list(leads.columns) == ["lead_id", "created_at", "source", "country", "industry",
+                                   "company_size", "job_title"]
+    assert list(events.columns) == ["lead_id", "ts", "event_type", "duration_s", "page",
+                                    "content_id", "channel"]
+    assert list(outcomes.columns) == ["lead_id", "stage", "reached_at"]
+    assert {"lead_id", "lead_type", "window_rate", "window_open_at"} <= set(tables["truth"])
+    assert str(leads["created_at"].dtype) == UTC_US
+    assert str(events["ts"].dtype) == UTC_US
+    assert str(outcomes["reached_at"].dtype) == UTC_US
+    assert leads["lead_id"].is_unique and leads["lead_id"].str.fullmatch(r"L\d{7}").all()
+    assert leads["lead_id"].iloc[0] == "L0000001"
+    assert pd.api.types.is_integer_dtype(leads["company_size"])
+    assert (leads["company_size"] >= 1).all()
+    assert leads["company_size"].quantile(0.99) > 20 * leads["company_size"].median()
+    assert not leads[["source", "country", "industry", "job_title"]].isna().any().any()
+    assert set(events["event_type"].unique()) == set(CANONICAL_EVENT_TYPES)
+    assert set(events["channel"].unique()) <= {"organic", "email", "paid", "social", "direct"}
+    assert set(outcomes["stage"].unique()) == {"mql", "sql", "customer"}
+    timed = events["event_type"].isin(["page_view", "pricing_view", "careers_view"])
+    assert (events.loc[timed, "duration_s"] > 0).all()
+    assert events.loc[~timed, "duration_s"].isna().all()
+    content = events["event_type"].isin(["content_download", "webinar_register",
+                                         "webinar_attend"])
+    assert events.loc[content, "content_id"].notna().all()
+    assert events.loc[~content, "content_id"].isna().all()
+    assert (events.loc[events["event_type"] == "pricing_view", "page"] == "/pricing").all()
+    assert 8 <= len(events) / len(leads) <= 18
+
+
+def test_events_and_outcomes_within_lifetime(tables):
+    leads, events, outcomes = tables["leads"], tables["events"], tables["outcomes"]
+    created = events["lead_id"].map(leads.set_index("lead_id")["created_at"])
+    assert (events["ts"] > created).all()
+    assert (events["ts"] < DEFAULT_END).all()
+    assert (leads["created_at"] < DEFAULT_END).all()
+    assert (leads["created_at"] >= DEFAULT_END - pd.Timedelta(days=365)).all()
+    created_o = outcomes["lead_id"].map(leads.set_index("lead_id")["created_at"])
+    assert (outcomes["reached_at"] > created_o).all()
+    assert (outcomes["reached_at"] < DEFAULT_END).all()
+
+
+def test_custom_end_and_history():
+    t = generate(500, seed=1, end="2024-01-01", history_days=90)
+    end = pd.Timestamp("2024-01-01", tz="UTC")
+    assert t["events"]["ts"].max() < end
+    assert t["leads"]["created_at"].min() >= end - pd.Timedelta(days=90)
+
+
+def test_outcome_ordering(tables):
+    wide = tables["outcomes"].pivot(index="lead_id", columns="stage", values="reached_at")
+    assert not tables["outcomes"].duplicated(["lead_id", "stage"]).any()
+    sql, mql, cust = wide["sql"], wide["mql"], wide["customer"]
+    assert mql[sql.notna()].notna().all()
+    assert sql[cust.notna()].notna().all()
+    both = sql.notna()
+    assert (mql[both] <= sql[both]).all()
+    both = cust.notna()
+    assert (sql[both] < cust[both]).all()
+    assert list(STAGE_ORDER) == ["mql", "sql", "customer"]
+
+
+def test_write_generated(tmp_path):
+    t = generate(300, seed=2)
+    paths = write_generated(t, tmp_path / "out")
+    assert set(paths) == {"leads", "events", "outcomes", "truth"}
+    back = pd.read_parquet(paths["events"])
+    assert len(back) == len(t["events"])
+    assert str(back["ts"].dtype) == UTC_US
+    assert not list((tmp_path / "out").glob(".*tmp"))
+
+
+@pytest.mark.parametrize("stage", ["sql", "mql"])
+def test_oracle_is_calibrated(tables, stage):
+    ex = weekly_examples(tables, stage)
+    p = oracle_probability(tables["truth"], ex, stage)
+    y = ex["label"].to_numpy()
+    assert not np.isnan(p).any() and ((p >= 0) & (p <= 1)).all()
+    # The same lead appears at consecutive weekly cutoffs with overlapping 30-day horizons, so
+    # labels are correlated; inflate the binomial standard error by sqrt(horizon / 7).
+    deff = np.sqrt(H / 7)
+
+    def check(mask):
+        se = np.sqrt((p[mask] * (1 - p[mask])).sum()) * deff
+        assert abs(y[mask].sum() - p[mask].sum()) <= 4 * se + 2, (mask.sum(), y[mask].sum(),
+                                                                  p[mask].sum())
+
+    check(np.ones(len(p), bool))
+    edges = [0.0, 0.002, 0.01, 0.03, 0.1, 0.3, 1.01]
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        mask = (p >= lo) & (p < hi)
+        if mask.sum() > 200:
+            check(mask)
+    assert 0.005 < y.mean() < (0.05 if stage == "sql" else 0.15)
+
+
+def test_oracle_auc_and_base_rates(tables):
+    sql = weekly_examples(tables, "sql")
+    mql = weekly_examples(tables, "mql")
+    p = oracle_probability(tables["truth"], sql, "sql")
+    assert 0.80 <= roc_auc_score(sql["label"], p) <= 0.93
+    assert 0.01 <= sql["label"].mean() <= 0.04
+    assert mql["label"].mean() > 1.5 * sql["label"].mean()
+
+
+def test_oracle_uses_only_the_past(tables):
+    """Moving a window's opening time further into the future does not change the oracle."""
+    truth = tables["truth"]
+    cut = DEFAULT_END - pd.Timedelta(days=60)
+    closed = truth[(truth["window_rate"] > 0) & (truth["window_open_at"] > cut)
+                   & (truth["created_at"] < cut) & ~(truth["sql_at"] <= cut)].head(200)
+    ex = pd.DataFrame({"lead_id": closed["lead_id"], "cutoff": cut, "horizon_days": 30})
+    p1 = oracle_probability(truth, ex)
+    moved = truth.copy()
+    moved["window_open_at"] = moved["window_open_at"] + pd.Timedelta(days=3)
+    p2 = oracle_probability(moved, ex)
+    np.testing.assert_allclose(p1, p2)
+    assert (p1 > 0).all()
+    # not created yet, or already reached: NaN
+    ex2 = pd.DataFrame({"lead_id": [truth["lead_id"].iloc[-1]],
+                        "cutoff": [truth["created_at"].iloc[-1] - pd.Timedelta(days=1)],
+                        "horizon_days": [30]})
+    assert np.isnan(oracle_probability(truth, ex2)).all()
+    with pytest.raises(ValueError):
+        oracle_probability(truth, ex, stage="customer")
+
+
+def test_oracle_matches_monte_carlo_for_an_unopened_window():
+    """The quadrature over the unknown opening time agrees with simulation of the mechanism."""
+    rng = np.random.default_rng(0)
+    rate, mass, scale, shape, base, h = 1 / 60, 0.8, 14.0, 2.0, 1 / 1600, 30.0
+    truth = pd.DataFrame({
+        "lead_id": ["L1"], "created_at": pd.to_datetime(["2026-01-01"], utc=True),
+        "window_rate": [rate], "window_open_at": pd.to_datetime(["2026-12-01"], utc=True),
+        "sql_window_mass": [mass], "sql_base_hazard": [base], "sql_scale_days": [scale],
+        "hazard_shape": [shape], "sql_at": pd.to_datetime([None], utc=True),
+    })
+    ex = pd.DataFrame({"lead_id": ["L1"], "cutoff": pd.to_datetime(["2026-03-01"], utc=True),
+                       "horizon_days": [h]})
+    p = oracle_probability(truth, ex)[0]
+    m = 2_000_000
+    w = rng.exponential(1 / rate, m)
+    target = rng.exponential(size=m) / mass
+    t_win = np.where(target < 1, w + scale * (-np.log1p(-np.minimum(target, 0.999999)))
+                     ** (1 / shape), np.inf)
+    t = np.minimum(t_win, rng.exponential(1 / base, m))
+    mc = (t <= h).mean()
+    assert abs(p - mc) < 4 * np.sqrt(mc * (1 - mc) / m)
+
+
+def test_scorecard_blind_spots(tables):
+    """Researchers out-download converters and bots out-browse them, yet neither converts."""
+    truth, events = tables["truth"], tables["events"]
+    kind = truth.set_index("lead_id")["lead_type"]
+    converted = set(tables["outcomes"].loc[tables["outcomes"]["stage"] == "sql", "lead_id"])
+    counts = pd.crosstab(events["lead_id"], events["event_type"]).reindex(truth["lead_id"],
+                                                                          fill_value=0)
+    is_conv = counts.index.isin(converted)
+    researchers = (kind.reindex(counts.index) == "researcher").to_numpy()
+    bots = (kind.reindex(counts.index) == "bot").to_numpy()
+    assert counts.loc[researchers, "content_download"].mean() > \
+        1.3 * counts.loc[is_conv, "content_download"].mean()
+    assert counts.loc[researchers, "webinar_attend"].mean() > \
+        counts.loc[is_conv, "webinar_attend"].mean()
+    assert counts.loc[bots, "page_view"].mean() > 1.5 * counts.loc[is_conv, "page_view"].mean()
+    assert is_conv[researchers].mean() < 0.01
+    assert is_conv[bots].mean() == 0
