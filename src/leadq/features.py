@@ -28,8 +28,9 @@ def _prepare_events(data: LoadedData, spec: FeatureSpec) -> None:
     if getattr(data, "_prepared_for", None) == key:
         return
     con = data.con
-    con.execute(f"CREATE OR REPLACE TEMP TABLE prepared_events AS {features_sql.prepared_events_sql(spec, features_sql.DUCKDB)}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE journey AS {features_sql.journey_sql(spec)}")
+    dialect = features_sql.DUCKDB
+    con.execute(f"CREATE OR REPLACE TEMP TABLE marks AS {features_sql.marks_sql(spec, dialect)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE journey AS {features_sql.journey_sql(spec, dialect)}")
     data._prepared_for = key
 
 
@@ -45,16 +46,18 @@ def build_feature_table(data: LoadedData, spec: FeatureSpec, examples: pd.DataFr
     keys["lead_id"] = keys["lead_id"].astype(str)
     keys["cutoff"] = pd.to_datetime(keys["cutoff"], utc=True)
     _prepare_events(data, spec)
+    dialect = features_sql.DUCKDB
     con.register("examples_input", keys)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE examples AS "
-        "SELECT ex_id, lead_id, epoch_us(cutoff) AS cut_us FROM examples_input"
+        "SELECT k.ex_id, l.lead_key, epoch_us(k.cutoff) AS cut_us "
+        "FROM examples_input k JOIN leads l ON l.lead_id = k.lead_id"
     )
     con.unregister("examples_input")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE type_aggregates AS {features_sql.type_aggregates_sql(spec)}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE lead_aggregates AS {features_sql.lead_aggregates_sql(spec)}")
-    vectors = con.execute(features_sql.feature_select_sql(spec, features_sql.DUCKDB) + " ORDER BY x.ex_id").df()
-    for table in ("examples", "type_aggregates", "lead_aggregates"):
+    con.execute(f"CREATE OR REPLACE TEMP TABLE type_aggregates AS {features_sql.type_aggregates_sql(spec, dialect)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE mark_aggregates AS {features_sql.mark_aggregates_sql(spec)}")
+    vectors = con.execute(features_sql.feature_select_sql(spec, dialect) + " ORDER BY x.ex_id").df()
+    for table in ("examples", "type_aggregates", "mark_aggregates"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     vectors = vectors.set_index("ex_id").reindex(keys["ex_id"])
     out = examples.reset_index(drop=True).copy()

@@ -40,8 +40,14 @@ class LoadedData:
     categorical_attributes: list[str] = field(default_factory=list)
 
     def frame(self, table: str) -> pd.DataFrame:
-        """One validated table as a pandas DataFrame."""
-        return self.con.execute(f"SELECT * FROM {table}").df()
+        """One validated table as a pandas DataFrame, with the contract's columns."""
+        if table == "events":
+            sql = "SELECT l.lead_id, e.* EXCLUDE (lead_key) FROM events e JOIN leads l USING (lead_key)"
+        elif table == "leads":
+            sql = "SELECT * EXCLUDE (lead_key) FROM leads"
+        else:
+            sql = f"SELECT * FROM {table}"
+        return self.con.execute(sql).df()
 
     def count(self, table: str) -> int:
         """Row count of a validated table."""
@@ -60,11 +66,11 @@ class LoadedData:
         fp: dict = {}
         for table, ts_col, hashed in (
             ("leads", "created_at", "lead_id, created_at"),
-            ("events", "ts", "lead_id, ts, event_type"),
+            ("events", "ts", "lead_key, ts, event_type"),
             ("outcomes", "reached_at", "lead_id, stage, reached_at"),
         ):
             rows, leads, first, last, digest = con.execute(
-                f"SELECT count(*), count(DISTINCT lead_id), min({ts_col}), max({ts_col}), "
+                f"SELECT count(*), count(DISTINCT {hashed.split(',')[0]}), min({ts_col}), max({ts_col}), "
                 f"coalesce(bit_xor(hash({hashed})), 0) FROM {table}"
             ).fetchall()[0]
             fp[table] = {
@@ -82,6 +88,7 @@ def connect(memory_limit: str | None = None, threads: int | None = None) -> duck
     """A DuckDB connection set to UTC, optionally bounded in memory and threads."""
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
+    con.execute("SET preserve_insertion_order=false")
     if memory_limit:
         con.execute(f"SET memory_limit='{memory_limit}'")
     if threads:
@@ -182,18 +189,23 @@ def _parse_required(con, table: str, source: str, exprs: dict[str, str], mapping
     ).fetchall()[0]
     n_rows, bad_counts = counts[0], counts[1:]
     for contract_col, n_bad in zip(required, bad_counts):
-        if not n_bad:
-            continue
-        source_col = mapping.source_column(table, contract_col)
-        share = n_bad / n_rows
-        if share > mapping.max_bad_fraction:
-            raise BadInputError(
-                f"{source}: column '{source_col}' has {n_bad} of {n_rows} rows missing or "
-                f"unparseable ({share:.1%}, limit {mapping.max_bad_fraction:.1%})"
-            )
-        report.append(f"{source}: dropped {n_bad} rows with a missing or unparseable '{source_col}'")
+        _report_unparseable(source, mapping.source_column(table, contract_col), n_bad, n_rows, mapping, report)
     keep = " AND ".join(f"{_quote(c)} IS NOT NULL" for c in required)
     con.execute(f"CREATE OR REPLACE TEMP TABLE stage_{table} AS SELECT * FROM parsed_{table} WHERE {keep}")
+
+
+def _report_unparseable(source: str, source_col: str, n_bad: int, n_rows: int, mapping: DataMapping,
+                        report: list[str]) -> None:
+    """Fatal above the configured share of bad rows, else one report line (nothing when none)."""
+    if not n_bad:
+        return
+    share = n_bad / n_rows
+    if share > mapping.max_bad_fraction:
+        raise BadInputError(
+            f"{source}: column '{source_col}' has {n_bad} of {n_rows} rows missing or "
+            f"unparseable ({share:.1%}, limit {mapping.max_bad_fraction:.1%})"
+        )
+    report.append(f"{source}: dropped {n_bad} rows with a missing or unparseable '{source_col}'")
 
 
 def _drop_where(con, table: str, condition: str, message: str, report: list[str]) -> None:
@@ -267,55 +279,84 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
     if require_leads and con.execute("SELECT count(*) FROM stage_leads").fetchall()[0][0] == 0:
         raise BadInputError(f"{sources['leads']}: column '{id_src}': the leads table is empty (0 rows)")
     numeric, categorical = _classify_attributes(con, attributes)
-    con.execute("CREATE OR REPLACE TABLE leads AS SELECT * FROM stage_leads")
+    con.execute(
+        "CREATE OR REPLACE TABLE leads AS "
+        "SELECT CAST(row_number() OVER (ORDER BY lead_id) AS INTEGER) AS lead_key, * FROM stage_leads"
+    )
 
-    # events
+    # events: parsed once, every drop rule counted in one aggregate, then kept in one pass
     events_cols = _require_columns(con, "events", sources["events"], mapping)
+    src = sources["events"]
     type_src = mapping.source_column("events", "event_type")
     ts_src = mapping.source_column("events", "ts")
-    con.execute("CREATE OR REPLACE TEMP TABLE event_type_map (source VARCHAR, canonical VARCHAR)")
-    if mapping.event_types:
-        con.executemany("INSERT INTO event_type_map VALUES (?, ?)",
-                        [[k.strip(), v.strip()] for k, v in mapping.event_types.items()])
-    exprs = {
-        "lead_id": _text_expr(mapping.source_column("events", "lead_id")),
+    id_src_events = mapping.source_column("events", "lead_id")
+    duration_src = mapping.source_column("events", "duration_s")
+    select = {
+        "lead_id": _text_expr(id_src_events),
         "ts": _timestamp_expr(ts_src, events_cols[ts_src]),
         "event_type": _text_expr(type_src),
     }
-    bad_duration = 0
+    duration_is_text = False
     for optional in OPTIONAL_EVENT_COLUMNS:
         source_col = mapping.source_column("events", optional)
         if source_col not in events_cols:
-            exprs[optional] = "CAST(NULL AS DOUBLE)" if optional == "duration_s" else "CAST(NULL AS VARCHAR)"
+            select[optional] = "CAST(NULL AS DOUBLE)" if optional == "duration_s" else "CAST(NULL AS VARCHAR)"
         elif optional == "duration_s":
-            exprs[optional] = f"TRY_CAST({_text_expr(source_col)} AS DOUBLE)"
-            bad_duration = con.execute(
-                f"SELECT count(*) FROM raw_events WHERE {_text_expr(source_col)} IS NOT NULL "
-                f"AND TRY_CAST({_text_expr(source_col)} AS DOUBLE) IS NULL"
-            ).fetchall()[0][0]
+            duration_is_text = events_cols[source_col].upper() == "VARCHAR"
+            select[optional] = (f"TRY_CAST({_text_expr(source_col)} AS DOUBLE)" if duration_is_text
+                                else f"CAST({_quote(source_col)} AS DOUBLE)")
         else:
-            exprs[optional] = _text_expr(source_col)
-    _parse_required(con, "events", sources["events"], exprs, mapping, report)
-    if bad_duration:
-        report.append(f"{sources['events']}: {bad_duration} unparseable values in "
-                      f"'{mapping.source_column('events', 'duration_s')}' taken as missing")
-    src = sources["events"]
-    _drop_where(con, "events", "lead_id NOT IN (SELECT lead_id FROM leads)",
-                f"{src}: dropped {{n}} events for unknown leads (column '{mapping.source_column('events', 'lead_id')}')",
-                report)
-    _drop_where(con, "events",
-                "ts < (SELECT l.created_at FROM leads l WHERE l.lead_id = stage_events.lead_id)",
-                f"{src}: dropped {{n}} events before the lead's created_at (column '{ts_src}')", report)
-    _drop_where(con, "events", f"ts > {clock_sql}",
-                f"{src}: dropped {{n}} events later than the run's clock {clock.isoformat()} (column '{ts_src}')",
-                report)
-    _drop_where(con, "events", "duration_s < 0",
-                f"{src}: dropped {{n}} events with a negative duration "
-                f"(column '{mapping.source_column('events', 'duration_s')}')", report)
+            select[optional] = _text_expr(source_col)
+    if duration_is_text:
+        select["duration_text"] = _text_expr(duration_src)
+    columns = ", ".join(f"{expr} AS {_quote(name)}" for name, expr in select.items())
+    con.execute(f"CREATE OR REPLACE TEMP VIEW parsed_events AS SELECT {columns} FROM raw_events")
+    parsed_ok = "e.lead_id IS NOT NULL AND e.ts IS NOT NULL AND e.event_type IS NOT NULL"
+    known = f"{parsed_ok} AND l.lead_key IS NOT NULL"
+    after_created = f"{known} AND e.ts >= l.created_at"
+    in_past = f"{after_created} AND e.ts <= {clock_sql}"
+    counts = con.execute(
+        f"""
+        SELECT count(*),
+               count(*) FILTER (WHERE e.lead_id IS NULL),
+               count(*) FILTER (WHERE e.ts IS NULL),
+               count(*) FILTER (WHERE e.event_type IS NULL),
+               count(*) FILTER (WHERE {parsed_ok} AND l.lead_key IS NULL),
+               count(*) FILTER (WHERE {known} AND e.ts < l.created_at),
+               count(*) FILTER (WHERE {after_created} AND e.ts > {clock_sql}),
+               count(*) FILTER (WHERE {in_past} AND e.duration_s < 0),
+               {"count(*) FILTER (WHERE e.duration_text IS NOT NULL AND e.duration_s IS NULL)" if duration_is_text else "0"}
+        FROM parsed_events e LEFT JOIN leads l ON l.lead_id = e.lead_id
+        """
+    ).fetchall()[0]
+    n_rows, bad_id, bad_ts, bad_type, unknown, before, future, negative, bad_duration = counts
+    for contract_col, source_col, n_bad in (("lead_id", id_src_events, bad_id), ("ts", ts_src, bad_ts),
+                                            ("event_type", type_src, bad_type)):
+        _report_unparseable(src, source_col, n_bad, n_rows, mapping, report)
+    for n_bad, message in (
+        (unknown, f"dropped {{n}} events for unknown leads (column '{id_src_events}')"),
+        (before, f"dropped {{n}} events before the lead's created_at (column '{ts_src}')"),
+        (future, f"dropped {{n}} events later than the run's clock {clock.isoformat()} (column '{ts_src}')"),
+        (negative, f"dropped {{n}} events with a negative duration (column '{duration_src}')"),
+        (bad_duration, f"{{n}} unparseable values in '{duration_src}' taken as missing"),
+    ):
+        if n_bad:
+            report.append(f"{src}: " + message.format(n=n_bad))
+    if mapping.event_types:
+        con.execute("CREATE OR REPLACE TEMP TABLE event_type_map (source VARCHAR, canonical VARCHAR)")
+        con.executemany("INSERT INTO event_type_map VALUES (?, ?)",
+                        [[k.strip(), v.strip()] for k, v in mapping.event_types.items()])
+        event_type = "coalesce(m.canonical, e.event_type)"
+        type_join = "LEFT JOIN event_type_map m ON m.source = e.event_type"
+    else:
+        event_type, type_join = "e.event_type", ""
     con.execute(
-        "CREATE OR REPLACE TABLE events AS SELECT e.lead_id, e.ts, "
-        "coalesce(m.canonical, e.event_type) AS event_type, e.duration_s, e.page, e.content_id, e.channel "
-        "FROM stage_events e LEFT JOIN event_type_map m ON m.source = e.event_type"
+        f"""
+        CREATE OR REPLACE TABLE events AS
+        SELECT l.lead_key, e.ts, {event_type} AS event_type, e.duration_s, e.page, e.content_id, e.channel
+        FROM parsed_events e JOIN leads l ON l.lead_id = e.lead_id {type_join}
+        WHERE {in_past} AND coalesce(e.duration_s, 0) >= 0
+        """
     )
 
     # outcomes

@@ -129,10 +129,11 @@ def _behaviour_points(data: LoadedData, scorecard: Scorecard, keys: pd.DataFrame
     con.register("rule_points", rules)
     frame = con.execute(
         f"""
-        WITH x AS (SELECT ex_id, lead_id, epoch_us(cutoff) AS cut_us FROM rule_keys),
+        WITH x AS (SELECT k.ex_id, l.lead_key, epoch_us(k.cutoff) AS cut_us
+                   FROM rule_keys k JOIN leads l ON l.lead_id = k.lead_id),
         per_type AS (
           SELECT x.ex_id, r.event_type, any_value(r.cap) AS cap, sum(r.points * {decay}) AS pts
-          FROM x JOIN events e ON e.lead_id = x.lead_id AND epoch_us(e.ts) < x.cut_us
+          FROM x JOIN events e ON e.lead_key = x.lead_key AND epoch_us(e.ts) < x.cut_us
           JOIN rule_points r ON r.event_type = e.event_type
           WHERE r.window_us IS NULL OR epoch_us(e.ts) >= x.cut_us - r.window_us
           GROUP BY x.ex_id, r.event_type)
@@ -158,7 +159,7 @@ def _inactivity_points(data: LoadedData, scorecard: Scorecard, keys: pd.DataFram
         SELECT k.ex_id, epoch_us(k.cutoff) - coalesce(max(epoch_us(e.ts)), epoch_us(any_value(l.created_at)))
                AS idle_us
         FROM rule_keys k JOIN leads l ON l.lead_id = k.lead_id
-        LEFT JOIN events e ON e.lead_id = k.lead_id AND e.ts < k.cutoff
+        LEFT JOIN events e ON e.lead_key = l.lead_key AND e.ts < k.cutoff
         GROUP BY k.ex_id, k.cutoff
         """
     ).df()
