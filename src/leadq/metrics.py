@@ -102,9 +102,11 @@ def binary_metrics(y_true, y_score, oracle_score=None) -> dict[str, float]:
         **top_decile(y, p),
     }
     if oracle_score is not None:
-        out["oracle_roc_auc"] = (
-            float(roc_auc_score(y, np.asarray(oracle_score, dtype=float))) if both else math.nan
-        )
+        # The oracle is undefined (NaN) for a few rows; it is scored on the rest.
+        oracle = np.asarray(oracle_score, dtype=float)
+        known = np.isfinite(oracle)
+        usable = known.any() and y[known].min() != y[known].max()
+        out["oracle_roc_auc"] = float(roc_auc_score(y[known], oracle[known])) if usable else math.nan
     return out
 
 

@@ -53,18 +53,27 @@ def prepare_store(tracking_uri: str) -> None:
 
 @contextmanager
 def use_tracking_uri(tracking_uri: str) -> Iterator[None]:
-    """Point MLflow's fluent API (runs, log_model, registry) at `tracking_uri`, then restore."""
+    """Point MLflow's fluent API (runs, log_model, registry) at `tracking_uri`, then restore
+    the previous URIs and environment (a library call must not leave global state behind)."""
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
     prepare_store(tracking_uri)
-    previous_tracking = mlflow.get_tracking_uri() if mlflow.tracking.is_tracking_uri_set() else None
-    previous_registry = mlflow.get_registry_uri() if previous_tracking else None
+    saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    saved_tracking = getattr(tracking_utils, "_tracking_uri", None)
+    saved_registry = getattr(registry_utils, "_registry_uri", None)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     try:
         yield
     finally:
-        if previous_tracking is not None:
-            mlflow.set_tracking_uri(previous_tracking)
-            mlflow.set_registry_uri(previous_registry)
+        mlflow.set_tracking_uri(saved_tracking)
+        registry_utils._registry_uri = saved_registry
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def client(tracking_uri: str) -> MlflowClient:

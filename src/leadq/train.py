@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
-from sklearn.inspection import permutation_importance
 from sklearn.metrics import log_loss
 
 from leadq.candidates import build_candidates
@@ -147,17 +146,31 @@ def _check_window(y: np.ndarray, window: str, target: str, minimum: int) -> None
         )
 
 
-def _permutation_importance(model, X: pd.DataFrame, y: np.ndarray, rows: int, seed: int) -> pd.Series:
+def permutation_importances(
+    model, X: pd.DataFrame, y: np.ndarray, rows: int, seed: int, repeats: int = 2
+) -> pd.Series:
+    """Increase in log loss when one column is shuffled, averaged over `repeats` shuffles of
+    at most `rows` sampled rows; sorted, largest first. Columns constant in the sample score
+    0 without being scored (shuffling cannot change them), which saves most of the time."""
+    rng = np.random.default_rng(seed)
     if len(X) > rows:
-        idx = np.random.default_rng(seed).choice(len(X), size=rows, replace=False)
-        idx.sort()
+        idx = np.sort(rng.choice(len(X), size=rows, replace=False))
         X, y = X.iloc[idx], y[idx]
-    result = permutation_importance(
-        model, X, y, scoring="neg_log_loss", n_repeats=2, random_state=seed
-    )
-    return pd.Series(result.importances_mean, index=X.columns).sort_values(
-        ascending=False, kind="stable"
-    )
+    X = X.reset_index(drop=True)
+    labels = [0, 1]
+    base = log_loss(y, model.predict_proba(X)[:, 1], labels=labels)
+    out = {}
+    for name in X.columns:
+        column = X[name]
+        if column.nunique(dropna=False) <= 1:
+            out[name] = 0.0
+            continue
+        losses = []
+        for _ in range(repeats):
+            shuffled = X.assign(**{name: column.to_numpy()[rng.permutation(len(X))]})
+            losses.append(log_loss(y, model.predict_proba(shuffled)[:, 1], labels=labels))
+        out[name] = float(np.mean(losses) - base)
+    return pd.Series(out, dtype=float).sort_values(ascending=False, kind="stable")
 
 
 def _fit_target(
@@ -195,7 +208,7 @@ def _fit_target(
     )
     oracle_val = oracle(val_rows, target) if oracle is not None else None
     oracle_test = oracle(test_rows, target) if oracle is not None else None
-    importances = _permutation_importance(
+    importances = permutation_importances(
         calibrated, X_val, y_val, config.candidates.importance_rows, config.seed
     )
     return TargetModel(
@@ -313,3 +326,162 @@ def terminal_progress(description: str = "training") -> Iterator[ProgressCallbac
             bar.update(task, description=step, completed=done, total=max(total, 1))
 
         yield update
+
+
+@dataclass
+class TrainingOutcome:
+    """What one `run_training` produced: the models, the MLflow run and the gate's decision."""
+
+    result: TrainResult
+    run_id: str
+    model_uri: str
+    version: str
+    decision: Any
+    tracking_uri: str
+    experiment_id: str
+    spec: FeatureSpec
+
+
+def synthetic_oracle(truth: pd.DataFrame, horizon_days: int) -> OracleFn:
+    """An oracle over the generator's `truth` table (stages without an oracle give NaN)."""
+    from leadq import synth
+
+    def oracle(rows: pd.DataFrame, target: str) -> np.ndarray:
+        if target not in getattr(synth, "ORACLE_STAGES", ("mql", "sql")):
+            return np.full(len(rows), np.nan)
+        query = rows[["lead_id", "cutoff"]].assign(horizon_days=horizon_days)
+        return np.asarray(synth.oracle_probability(truth, query, target), dtype=float)
+
+    return oracle
+
+
+def log_training(
+    result: TrainResult,
+    config: PipelineConfig,
+    tracking_uri: str,
+    fingerprint: dict | None = None,
+    data_report: list[str] | None = None,
+) -> tuple[str, str, str]:
+    """Log one MLflow run (params, resolved config, fingerprint, spec, metrics, plots, model).
+
+    Returns (run_id, model_uri, experiment_id). The store's folders are created here, lazily.
+    """
+    import mlflow
+
+    from leadq.config import config_to_yaml
+    from leadq.plots import save_target_plots
+    from leadq.pyfunc_model import log_scoring_model
+    from leadq.tracking import ensure_experiment, flatten_params, log_json, scratch_dir, use_tracking_uri
+
+    experiment_id = ensure_experiment(config.experiment_name, tracking_uri)
+    params = flatten_params("", {
+        k: v for k, v in config.model_dump(mode="json").items() if k not in ("features", "data")
+    })
+    params.update(flatten_params("data", {"dir": config.data.dir}))
+    params.update(flatten_params("split", result.split.summary()))
+    params.update({f"rows.{w}": str(n) for w, n in result.window_rows.items()})
+    params.update({f"chosen.{t}": tm.chosen for t, tm in result.targets.items()})
+    params["n_features"] = str(len(result.spec.feature_columns()))
+    with use_tracking_uri(tracking_uri), scratch_dir() as tmp:
+        with mlflow.start_run(experiment_id=experiment_id) as run:
+            mlflow.set_tags({"leadq.targets": ",".join(config.targets),
+                             "leadq.model_name": config.registry.model_name})
+            mlflow.log_params(params)
+            mlflow.log_metrics({k: float(v) for k, v in result.metrics().items()})
+            mlflow.log_text(config_to_yaml(config), "config.yaml")
+            log_json(result.spec.model_dump(mode="json"), "feature_spec.json")
+            log_json(fingerprint or {}, "data_fingerprint.json")
+            log_json(result.thresholds(), "thresholds.json")
+            if data_report:
+                mlflow.log_text("\n".join(data_report) + "\n", "data_report.txt")
+            for t, tm in result.targets.items():
+                plot_paths = save_target_plots(t, tm.y_test, tm.p_test, tm.importances, tmp / "plots")
+                for path in plot_paths:
+                    mlflow.log_artifact(str(path), artifact_path="plots")
+            info = log_scoring_model(
+                models=result.models(),
+                spec=result.spec,
+                thresholds=result.thresholds(),
+                reference=result.reference,
+                importances={t: {k: float(v) for k, v in tm.importances.items()}
+                             for t, tm in result.targets.items()},
+                input_example=result.test_examples,
+                work_dir=tmp / "model",
+            )
+    return run.info.run_id, info.model_uri, experiment_id
+
+
+def register_and_gate(
+    result: TrainResult, config: PipelineConfig, run_id: str, model_uri: str, tracking_uri: str
+):
+    """Register the logged model (alias `challenger`), run the quality gate against the
+    champion on this run's test examples, and record the decision on the run as tags."""
+    from leadq.registry import parse_metric, register_version, run_gate
+    from leadq.tracking import client
+
+    metric = config.registry.promotion_metric
+    _, name, target = parse_metric(metric)
+    if target not in result.targets or name not in result.targets[target].test:
+        raise BadInputError(f"registry.promotion_metric '{metric}' is not a test metric of this run")
+    version = register_version(model_uri, config.registry.model_name, tracking_uri)
+    decision = run_gate(
+        version, result.test_examples, result.targets[target].test[name],
+        config.registry.model_name, metric, config.registry.margin, tracking_uri,
+    )
+    mlflow_client = client(tracking_uri)
+    for key, value in {**decision.as_tags(), "leadq.registered_version": version}.items():
+        mlflow_client.set_tag(run_id, key, value)
+    return version, decision
+
+
+def run_training(
+    data,
+    config: PipelineConfig,
+    tracking_uri: str | None = None,
+    progress: ProgressCallback | None = None,
+    truth: pd.DataFrame | None = None,
+) -> TrainingOutcome:
+    """The `leadq train` step: build examples from loaded data, train, log to MLflow,
+    register the model and run the quality gate.
+
+    `data` is a `leadq.load.LoadedData`; `truth` (synthetic data only) adds the oracle AUC.
+    The tracking URI is `tracking_uri`, else `config.tracking_uri`, else
+    $MLFLOW_TRACKING_URI, else sqlite:///models/mlflow.db.
+    """
+    from leadq.examples import build_examples, infer_attribute_spec, snapshot_cutoffs
+    from leadq.tracking import resolve_tracking_uri
+
+    def report(step: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(step, done, total)
+
+    # Overall steps: examples, training (scaled into 1..6), logging, registering.
+    total = 9
+    report("building training examples", 0, total)
+    spec = infer_attribute_spec(data, config.features)
+    snapshots = config.snapshots
+    cutoffs = snapshot_cutoffs(
+        data, snapshots.cadence_days, config.horizon_days, start=snapshots.start, end=snapshots.end
+    )
+    examples = build_examples(
+        data, spec, cutoffs, config.targets, config.horizon_days,
+        snapshots.leads_per_cutoff, config.seed,
+    )
+    oracle = synthetic_oracle(truth, config.horizon_days) if truth is not None else None
+
+    def training_progress(step: str, done: int, steps: int) -> None:
+        report(step, 1 + round(6 * done / max(steps, 1)), total)
+
+    result = train_models(examples, spec, config, oracle=oracle, progress=training_progress)
+    uri = resolve_tracking_uri(tracking_uri, config.tracking_uri)
+    report("logging the run to MLflow", 7, total)
+    run_id, model_uri, experiment_id = log_training(
+        result, config, uri, fingerprint=data.fingerprint(), data_report=list(data.report)
+    )
+    report("registering the model and running the quality gate", 8, total)
+    version, decision = register_and_gate(result, config, run_id, model_uri, uri)
+    report("done", total, total)
+    return TrainingOutcome(
+        result=result, run_id=run_id, model_uri=model_uri, version=version, decision=decision,
+        tracking_uri=uri, experiment_id=experiment_id, spec=spec,
+    )

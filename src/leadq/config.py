@@ -1,0 +1,226 @@
+"""The pipeline config: every knob of a training run, typed, with a documented default.
+
+A run is described by a YAML file under `pipelines/` (see `pipelines/default.yaml`, which writes
+every default out), not by code edits. `load_config` turns any validation problem into a one-line
+`BadInputError` that names the offending key.
+"""
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from leadq.errors import BadInputError
+from leadq.feature_spec import FeatureSpec
+from leadq.mapping import DataMapping
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Section):
+    """Where the three tables live and how their columns map onto the contract."""
+
+    dir: str = Field(default="data/demo", description="Folder with leads, events and outcomes.")
+    mapping: DataMapping = Field(default_factory=DataMapping)
+
+
+class SnapshotConfig(_Section):
+    """The training cutoffs: one every `cadence_days` over the history range."""
+
+    cadence_days: int = Field(default=7, gt=0, description="Days between two cutoffs.")
+    start: datetime | None = Field(
+        default=None, description="First cutoff no earlier than this (default: data start)."
+    )
+    end: datetime | None = Field(
+        default=None, description="Treat the data as known up to here (default: data end)."
+    )
+    leads_per_cutoff: int | None = Field(
+        default=1500, gt=0,
+        description="Leads sampled per cutoff (None keeps all); keeps `leadq demo` fast.",
+    )
+
+
+class SplitConfig(_Section):
+    """Fractions of the cutoffs, in time order, for the train, validation and test windows."""
+
+    train: float = Field(default=0.6, gt=0, lt=1)
+    validation: float = Field(default=0.2, gt=0, lt=1)
+    test: float = Field(default=0.2, gt=0, lt=1)
+    gap_days: int | None = Field(
+        default=None, ge=0,
+        description="Days between windows; None means horizon_days (the smallest allowed).",
+    )
+
+    @model_validator(mode="after")
+    def _fractions_sum_to_one(self) -> "SplitConfig":
+        total = self.train + self.validation + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + validation + test must be 1, got {total:g}")
+        return self
+
+
+class LogisticConfig(_Section):
+    """The regularised logistic-regression baseline."""
+
+    enabled: bool = True
+    C: float = Field(default=0.5, gt=0, description="Inverse L2 strength.")
+    max_iter: int = Field(default=2000, gt=0)
+
+
+class GradientBoostingConfig(_Section):
+    """HistGradientBoostingClassifier parameters (early stopping off: reproducible, no inner split)."""
+
+    enabled: bool = True
+    learning_rate: float = Field(default=0.06, gt=0)
+    max_iter: int = Field(default=200, gt=0)
+    max_leaf_nodes: int = Field(default=15, ge=2)
+    min_samples_leaf: int = Field(default=40, ge=1)
+    l2_regularization: float = Field(default=1.0, ge=0)
+    max_features: float = Field(default=1.0, gt=0, le=1)
+
+
+class CandidatesConfig(_Section):
+    """The candidate models, their shared preprocessing, calibration and thresholds."""
+
+    logistic: LogisticConfig = Field(default_factory=LogisticConfig)
+    hist_gradient_boosting: GradientBoostingConfig = Field(default_factory=GradientBoostingConfig)
+    min_category_frequency: int = Field(
+        default=20, ge=1, description="Category levels seen fewer times are pooled as 'infrequent'."
+    )
+    max_categories: int = Field(default=30, ge=2, le=254, description="Levels kept per column.")
+    calibration: Literal["sigmoid", "isotonic"] = "sigmoid"
+    threshold_rule: Literal["f1", "expected_value"] = Field(
+        default="f1",
+        description="How the default decision threshold is chosen on validation: max F1, or max "
+        "expected value (value_per_conversion per true positive, cost_per_contact per lead passed).",
+    )
+    min_positives: int = Field(
+        default=20, ge=1, description="Fewest positives a window needs for a target."
+    )
+    importance_rows: int = Field(
+        default=500, ge=100, description="Validation rows used for permutation importance."
+    )
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> "CandidatesConfig":
+        if not (self.logistic.enabled or self.hist_gradient_boosting.enabled):
+            raise ValueError("enable at least one candidate")
+        return self
+
+
+class RegistryConfig(_Section):
+    """The registered model and the quality gate that decides who is champion."""
+
+    model_name: str = Field(default="lead-quality", min_length=1)
+    promotion_metric: str = Field(
+        default="test_log_loss_sql",
+        pattern=r"^test_[a-z_]+_[a-z0-9]+$",
+        description="test_<metric>_<target>; lower is better for log_loss, brier and ece.",
+    )
+    margin: float = Field(
+        default=0.001, ge=0, description="How much better the challenger must be to take over."
+    )
+
+
+class PipelineConfig(_Section):
+    """Everything a training run needs; each value has a default, see `pipelines/default.yaml`."""
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    features: FeatureSpec = Field(default_factory=FeatureSpec)
+    targets: list[str] = Field(default_factory=lambda: ["mql", "sql"], min_length=1)
+    horizon_days: int = Field(default=30, gt=0)
+    snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    candidates: CandidatesConfig = Field(default_factory=CandidatesConfig)
+    seed: int = 42
+    experiment_name: str = Field(default="leadq", min_length=1)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    tracking_uri: str | None = Field(
+        default=None,
+        description="None: $MLFLOW_TRACKING_URI, else sqlite:///models/mlflow.db.",
+    )
+    value_per_conversion: float = Field(default=1000.0, ge=0)
+    cost_per_contact: float = Field(default=50.0, ge=0)
+
+    @model_validator(mode="after")
+    def _check_cross_fields(self) -> "PipelineConfig":
+        if len(set(self.targets)) != len(self.targets):
+            raise ValueError("targets repeat")
+        if self.split.gap_days is not None and self.split.gap_days < self.horizon_days:
+            raise ValueError(
+                f"split.gap_days ({self.split.gap_days}) must be >= horizon_days "
+                f"({self.horizon_days}), or labels leak into the next window"
+            )
+        target = self.registry.promotion_metric.rsplit("_", 1)[-1]
+        if target not in self.targets:
+            raise ValueError(
+                f"registry.promotion_metric names target '{target}', not one of {self.targets}"
+            )
+        return self
+
+    def gap_days(self) -> int:
+        """Days between split windows: `split.gap_days`, or `horizon_days` when unset."""
+        return self.split.gap_days if self.split.gap_days is not None else self.horizon_days
+
+
+_CONSTRAINT_WORDS = {
+    "greater_than": ("gt", "must be > {}"),
+    "greater_than_equal": ("ge", "must be >= {}"),
+    "less_than": ("lt", "must be < {}"),
+    "less_than_equal": ("le", "must be <= {}"),
+}
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One pydantic error as "'dotted.key': what is wrong"."""
+    key = ".".join(str(part) for part in error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key '{key}'"
+    if kind == "missing":
+        return f"missing key '{key}'"
+    if kind in _CONSTRAINT_WORDS:
+        name, words = _CONSTRAINT_WORDS[kind]
+        return f"'{key}': " + words.format(error.get("ctx", {}).get(name))
+    message = str(error["msg"]).removeprefix("Value error, ")
+    message = message[:1].lower() + message[1:]
+    return f"'{key}': {message}" if key else message
+
+
+def parse_config(raw: dict[str, Any] | None, source: str = "config") -> PipelineConfig:
+    """Validate a config mapping; any problem becomes one BadInputError line naming the key."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise BadInputError(f"{source}: expected a mapping of keys to values at the top level")
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise BadInputError(f"{source}: {_describe(errors[0])}{more}") from None
+
+
+def load_config(path: str | Path | None = None) -> PipelineConfig:
+    """Read a pipeline YAML file (None: all defaults) into a validated PipelineConfig."""
+    if path is None:
+        return PipelineConfig()
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise BadInputError(f"{path}: not valid YAML{where}") from None
+    return parse_config(raw, source=str(path))
+
+
+def config_to_yaml(config: PipelineConfig) -> str:
+    """The fully resolved config as YAML (logged with each run)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
