@@ -324,8 +324,7 @@ def features_from_prepared(prep: PreparedEvents, leads: pd.DataFrame, outcomes: 
         sessions_all = np.bincount(code, weights=new_session, minlength=n)
         cols["time_on_site_s_sum"] = dur_sum  # missing durations add nothing; 0 without any
         with np.errstate(invalid="ignore", divide="ignore"):
-            cols["time_on_site_s_mean"] = np.where((n_dur > 0) & (sessions_all > 0),
-                                                   dur_sum / sessions_all, np.nan)
+            cols["time_on_site_s_mean"] = np.where(n_dur > 0, dur_sum / n_dur, np.nan)
         for t in spec.duration_types:
             sel = grp == prep.groups.index(t)
             cols[f"time_on_{t}_s_sum"] = np.bincount(code[sel], weights=dur0[sel], minlength=n)

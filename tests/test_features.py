@@ -62,7 +62,7 @@ def test_hand_computed_features():
     assert a["time_on_pricing_view_s_sum"] == 110
     # sessions: 01-10 10:00 + 10:20 (20 min gap), 01-12, 01-24 23:59:59 + 01-25 00:00 (1 s), 01-31
     assert a["sessions_all"] == 4
-    assert a["time_on_site_s_mean"] == pytest.approx(120 / 4)
+    assert a["time_on_site_s_mean"] == pytest.approx(120 / 4)  # 4 timed views before the cutoff
     assert a["active_days_all"] == 5  # 01-10, 01-12, 01-24, 01-25, 01-31
     # returns: 01-12 09:00 is 46 h 40 min after 01-10 10:20; 01-31 is 19 days after 01-12 (too late)
     assert a["pricing_view_returns_all"] == 1

@@ -102,7 +102,10 @@ def gradient_boosting_pipeline(spec: FeatureSpec, config: CandidatesConfig, seed
         remainder="drop",
     )
     params = config.hist_gradient_boosting
+    directions = monotone_directions(spec) if params.monotone else {}
+    monotone = [0] * len(categorical_columns) + [directions.get(c, 0) for c in spec.numeric_columns()]
     model = HistGradientBoostingClassifier(
+        monotonic_cst=monotone if any(monotone) else None,
         learning_rate=params.learning_rate,
         max_iter=params.max_iter,
         max_leaf_nodes=params.max_leaf_nodes,
@@ -114,6 +117,44 @@ def gradient_boosting_pipeline(spec: FeatureSpec, config: CandidatesConfig, seed
         random_state=seed,
     )
     return Pipeline([("features", columns), ("model", model)])
+
+
+NEGATIVE_TYPES = ("unsubscribe", "careers_view")
+UNSIGNED_TYPES = ("page_view", "other")  # bots and casual readers: no obvious sign
+
+
+def monotone_directions(spec: FeatureSpec) -> dict[str, int]:
+    """The sign a feature's effect obviously has (+1 up, -1 down); features not listed are free.
+
+    More buying behaviour (counts of engagement types, time on site, sessions, active days,
+    returns, the journey, a rising trend, breadth) never lowers a score, and longer since the
+    last such event never raises it; unsubscribes and careers-page views never raise it.
+    Page views and unlisted types stay free: bots and casual readers make their sign unclear.
+    """
+    directions: dict[str, int] = {}
+    windows = spec.window_labels()
+    for event_type in spec.event_types:
+        if event_type in UNSIGNED_TYPES:
+            continue
+        sign = -1 if event_type in NEGATIVE_TYPES else 1
+        for w in windows:
+            directions[f"{event_type}_{w}"] = sign
+    for w in windows:
+        directions[f"events_{w}"] = 1
+    for name in ("time_on_site_s_sum", "time_on_site_s_mean", "active_days_all", "active_days_30d",
+                 "sessions_all", "sessions_30d", "distinct_content_all", "distinct_pages_all",
+                 f"{spec.return_event_type}_returns_all", f"{spec.return_event_type}_returns_30d",
+                 "journey_stage", spec.trend_column()):
+        directions[name] = 1
+    directions.update({f"time_on_{t}_s_sum": 1 for t in spec.duration_types})
+    directions["days_since_last_event"] = -1
+    for t in spec.recency_types:
+        if t in NEGATIVE_TYPES or t in UNSIGNED_TYPES:
+            continue
+        directions[f"days_since_last_{t}"] = -1
+        directions[f"no_{t}"] = -1
+    present = set(spec.numeric_columns())
+    return {name: sign for name, sign in directions.items() if name in present}
 
 
 def build_candidates(spec: FeatureSpec, config: CandidatesConfig, seed: int) -> dict[str, Pipeline]:

@@ -59,6 +59,12 @@ MappingOpt = Annotated[
 ]
 
 
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Pipeline config YAML (default: built-in).")]
+TrackingOpt = Annotated[
+    Optional[str], typer.Option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///models/mlflow.db).")
+]
+
+
 @app.command()
 def generate(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the four Parquet tables to.")],
@@ -95,12 +101,160 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's data and outputs.")] = Path("data/demo"),
     leads: Annotated[int, typer.Option("--leads", min=1000, help="Number of generated leads.")] = 20_000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    tracking_uri: TrackingOpt = None,
 ) -> None:
     """Run the whole pipeline on generated data with built-in defaults."""
     from leadq.demo import run_demo
 
+    _quiet_mlflow()
     with user_errors():
-        run_demo(out, n_leads=leads, seed=seed, echo=typer.echo)
+        run_demo(out, n_leads=leads, seed=seed, echo=typer.echo, tracking_uri=tracking_uri)
+
+
+def _quiet_mlflow() -> None:
+    """Keep MLflow's and its database migrations' info lines off the terminal."""
+    import logging
+    import os
+
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _print_training(outcome) -> None:
+    result = outcome.result
+    for target, tm in result.targets.items():
+        test = tm.test
+        oracle = f", oracle {test['oracle_roc_auc']:.3f}" if "oracle_roc_auc" in test else ""
+        typer.echo(
+            f"{target}: {tm.chosen} | test ROC AUC {test['roc_auc']:.3f}{oracle} | PR AUC {test['pr_auc']:.3f} | "
+            f"log loss {test['log_loss']:.4f} | ECE {test['ece']:.4f} | threshold {tm.threshold:.3f}"
+        )
+    typer.echo(f"run {outcome.run_id} logged to {outcome.tracking_uri}")
+    d = outcome.decision
+    typer.echo(f"registered version {outcome.version}; gate: {d.reason}")
+
+
+@app.command()
+def train(
+    config: ConfigOpt = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="Data folder (default: the config's data.dir).")] = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Train the MQL/SQL models on snapshots, log the run to MLflow, register and gate."""
+    from leadq.pipeline_train import train_from_files
+    from leadq.train import terminal_progress
+
+    _quiet_mlflow()
+    with user_errors(), terminal_progress() as progress:
+        outcome = train_from_files(config, data, tracking_uri, progress)
+    _print_report(outcome.data_report)
+    _print_training(outcome)
+
+
+@app.command()
+def models(
+    name: Annotated[Optional[str], typer.Option("--name", help="Registered model name.")] = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """List registered versions with aliases, key test metrics and training date."""
+    from leadq.config import load_config
+    from leadq.registry import list_versions
+    from leadq.tracking import resolve_tracking_uri
+
+    _quiet_mlflow()
+    with user_errors():
+        model_name = name or load_config(None).registry.model_name
+        table = list_versions(model_name, resolve_tracking_uri(tracking_uri))
+    typer.echo(f"{model_name}:")
+    typer.echo(table.to_string(index=False) if len(table) else "(no versions)")
+
+
+@app.command()
+def promote(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    version: Annotated[str, typer.Argument(help="Version to make champion.")],
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Move the `champion` alias to a version by hand."""
+    from leadq.registry import promote as promote_version
+    from leadq.tracking import resolve_tracking_uri
+
+    _quiet_mlflow()
+    with user_errors():
+        previous = promote_version(name, version, resolve_tracking_uri(tracking_uri))
+    was = f" (was version {previous})" if previous else ""
+    typer.echo(f"{name}: champion is now version {version}{was}")
+
+
+@app.command()
+def predict(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", help="Output file, .csv or .parquet.")],
+    model: Annotated[
+        Optional[str], typer.Option("--model", help="NAME@ALIAS, NAME/VERSION or runs:/... (default lead-quality@champion).")
+    ] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Cutoff (default: the latest event).")] = None,
+    tracking_uri: TrackingOpt = None,
+    mapping: MappingOpt = None,
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1, help="Leads scored per chunk.")] = 100_000,
+) -> None:
+    """Score every open lead with a registered model; write the table and a drift report."""
+    from leadq.mapping import DataMapping
+    from leadq.pipeline_features import parse_timestamp
+    from leadq.predict import predict_to_file
+    from leadq.yaml_model import load_yaml_model
+
+    _quiet_mlflow()
+    with user_errors(), _chunk_progress() as progress:
+        data_mapping = load_yaml_model(mapping, DataMapping) if mapping else None
+        cutoff = parse_timestamp(as_of) if as_of else None
+        summary = predict_to_file(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows, progress)
+    _print_report(summary.warnings)
+    _print_prediction(summary)
+
+
+def _print_prediction(summary) -> None:
+    shares = ", ".join(f"{s} {v:.1%}" for s, v in sorted(summary.stage_shares.items()))
+    typer.echo(f"{summary.n_leads:,} leads scored as of {summary.as_of.isoformat()} by "
+               f"{summary.model_name} version {summary.model_version} ({shares or 'none'})")
+    typer.echo(f"written to {summary.out}; drift report {summary.report_path}")
+
+
+@contextmanager
+def _chunk_progress():
+    if not sys.stdout.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("scoring", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@app.command()
+def ui(
+    tracking_uri: TrackingOpt = None,
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 5000,
+) -> None:
+    """Open the MLflow UI on the default store (or the given tracking URI)."""
+    import subprocess
+
+    from leadq.tracking import artifact_location, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
+               "--port", str(port)]
+    root = artifact_location(uri)
+    if root:
+        command += ["--default-artifact-root", root]
+    typer.echo(f"MLflow UI on http://127.0.0.1:{port} for {uri} (Ctrl-C to stop)")
+    raise typer.Exit(subprocess.call(command))
 
 
 rules_app = typer.Typer(help="Rule scorecards: score leads by points, learn points from data.",

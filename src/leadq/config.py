@@ -81,6 +81,11 @@ class GradientBoostingConfig(_Section):
     min_samples_leaf: int = Field(default=40, ge=1)
     l2_regularization: float = Field(default=1.0, ge=0)
     max_features: float = Field(default=1.0, gt=0, le=1)
+    monotone: bool = Field(
+        default=True,
+        description="Constrain features whose direction is obvious (see candidates.monotone_directions), "
+        "so more buying behaviour never lowers a score.",
+    )
 
 
 class CandidatesConfig(_Section):
@@ -103,6 +108,11 @@ class CandidatesConfig(_Section):
     )
     importance_rows: int = Field(
         default=500, ge=100, description="Validation rows used for permutation importance."
+    )
+    threads: int = Field(
+        default=1, ge=1,
+        description="OpenMP threads for gradient boosting while training. One is the robust default "
+        "on shared machines, where spinning OpenMP threads slow many small fits down tenfold.",
     )
 
     @model_validator(mode="after")

@@ -136,7 +136,8 @@ SELECT x.ex_id, CASE WHEN e.event_type IN ({groups}) THEN e.event_type ELSE 'oth
        count(*) AS n_{ALL_TIME}, {", ".join(windows)},
        sum(CASE WHEN e.us >= x.cut_us - {recent} THEN 1 ELSE 0 END) AS n_recent,
        sum(CASE WHEN e.us >= x.cut_us - {base} AND e.us < x.cut_us - {recent} THEN 1 ELSE 0 END) AS n_base,
-       sum(e.duration_s) AS duration_s, max(e.us) AS last_us
+       sum(e.duration_s) AS duration_s,
+       sum(CASE WHEN e.duration_s IS NOT NULL THEN 1 ELSE 0 END) AS n_timed, max(e.us) AS last_us
 FROM examples x JOIN {_events(dialect, "event_type, duration_s")} e
   ON e.lead_key = x.lead_key AND e.us < x.cut_us
 GROUP BY x.ex_id, CASE WHEN e.event_type IN ({groups}) THEN e.event_type ELSE 'other' END
@@ -178,7 +179,8 @@ def feature_select_sql(spec: FeatureSpec, dialect: Dialect) -> str:
             pivot.append(f"sum(CASE WHEN grp = {_lit(group)} THEN n_{w} ELSE 0 END) AS {dialect.ident(group + '_' + w)}")
     for w in windows:
         pivot.append(f"sum(n_{w}) AS events_{w}")
-    pivot += ["sum(n_recent) AS n_recent", "sum(n_base) AS n_base", "sum(duration_s) AS duration_all"]
+    pivot += ["sum(n_recent) AS n_recent", "sum(n_base) AS n_base", "sum(duration_s) AS duration_all",
+              "sum(n_timed) AS n_timed"]
     for t in spec.duration_types:
         pivot.append(f"sum(CASE WHEN grp = {_lit(t)} THEN duration_s END) AS dur_{t}")
     for t in spec.recency_types:
@@ -194,7 +196,7 @@ def feature_select_sql(spec: FeatureSpec, dialect: Dialect) -> str:
         for w in windows:
             out.append(f"CAST(coalesce(p.events_{w}, 0) AS DOUBLE) AS events_{w}")
         out.append("CAST(coalesce(p.duration_all, 0) AS DOUBLE) AS time_on_site_s_sum")
-        out.append("CAST(p.duration_all AS DOUBLE) / CASE WHEN a.sessions_all > 0 THEN a.sessions_all END "
+        out.append("CAST(p.duration_all AS DOUBLE) / CASE WHEN p.n_timed > 0 THEN p.n_timed END "
                    "AS time_on_site_s_mean")
         for t in spec.duration_types:
             out.append(f"CAST(coalesce(p.dur_{t}, 0) AS DOUBLE) AS time_on_{t}_s_sum")

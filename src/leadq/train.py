@@ -19,6 +19,7 @@ from sklearn.metrics import log_loss
 
 from leadq.candidates import build_candidates
 from leadq.config import PipelineConfig
+from leadq.drift import reference_bins
 from leadq.errors import BadInputError
 from leadq.feature_spec import FeatureSpec
 from leadq.metrics import binary_metrics
@@ -30,7 +31,6 @@ ProgressCallback = Callable[[str, int, int], None]
 OracleFn = Callable[[pd.DataFrame, str], np.ndarray]
 """Given examples (lead_id, cutoff, ...) and a target, the generator's true probabilities."""
 
-REFERENCE_QUANTILES = [round(float(q), 2) for q in np.linspace(0, 1, 21)]
 REFERENCE_TOP_FEATURES = 10
 
 
@@ -223,8 +223,9 @@ def _fit_target(
 
 def reference_distributions(result_targets: dict[str, TargetModel], spec: FeatureSpec,
                             train_frame: pd.DataFrame) -> dict[str, Any]:
-    """Training-window quantiles of the most important numeric features and of each score,
-    kept with the model so scoring can report drift."""
+    """Training-window binned distributions (`leadq.drift.reference_bins`) of the most important
+    numeric features and of each target's probability, kept with the model so scoring can
+    report drift (PSI)."""
     numeric = set(spec.numeric_columns())
     ranked: dict[str, float] = {}
     for tm in result_targets.values():
@@ -232,22 +233,14 @@ def reference_distributions(result_targets: dict[str, TargetModel], spec: Featur
             if name in numeric:
                 ranked[name] = max(ranked.get(name, -math.inf), float(value))
     top = sorted(ranked, key=lambda n: (-ranked[n], n))[:REFERENCE_TOP_FEATURES]
-    features = {}
-    for name in top:
-        values = train_frame[name].astype(float)
-        present = values.dropna()
-        features[name] = {
-            "missing_share": float(values.isna().mean()),
-            "quantiles": [float(v) for v in present.quantile(REFERENCE_QUANTILES)] if len(present) else [],
-        }
+    features = {name: reference_bins(train_frame[name].to_numpy(dtype=float)) for name in top}
     scores = score_features(
         {t: tm.model for t, tm in result_targets.items()}, spec, train_frame
     )
     return {
-        "quantiles": REFERENCE_QUANTILES,
         "rows": int(len(train_frame)),
         "features": features,
-        "scores": {c: [float(v) for v in scores[c].quantile(REFERENCE_QUANTILES)] for c in scores},
+        "scores": {c: reference_bins(scores[c].to_numpy(dtype=float)) for c in scores},
     }
 
 
@@ -267,6 +260,13 @@ def train_models(
     chosen on validation (`config.candidates.threshold_rule`) and it is scored once on test.
     Same examples, config and seed give the same metrics.
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=config.candidates.threads, user_api="openmp"):
+        return _train_models(examples, spec, config, oracle, progress)
+
+
+def _train_models(examples, spec, config, oracle, progress) -> TrainResult:
     _check_columns(examples, spec, config.targets)
     if examples.empty:
         raise BadInputError("no training examples: the history has no leads at the cutoffs")
@@ -340,6 +340,7 @@ class TrainingOutcome:
     tracking_uri: str
     experiment_id: str
     spec: FeatureSpec
+    data_report: list[str] = field(default_factory=list)
 
 
 def synthetic_oracle(truth: pd.DataFrame, horizon_days: int) -> OracleFn:
@@ -483,5 +484,5 @@ def run_training(
     report("done", total, total)
     return TrainingOutcome(
         result=result, run_id=run_id, model_uri=model_uri, version=version, decision=decision,
-        tracking_uri=uri, experiment_id=experiment_id, spec=spec,
+        tracking_uri=uri, experiment_id=experiment_id, spec=spec, data_report=list(data.report),
     )

@@ -1,0 +1,35 @@
+"""The `train` step from files: config, data folder and tracking URI in, a registered model out."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from leadq.config import PipelineConfig, load_config
+from leadq.load import load_data
+from leadq.train import ProgressCallback, TrainingOutcome, run_training
+
+TRUTH_FILE = "truth.parquet"
+
+
+def resolve_data_dir(data_dir: Path | None, config: PipelineConfig) -> Path:
+    """The data folder: the `--data` flag, else the config's `data.dir`."""
+    return Path(data_dir) if data_dir is not None else Path(config.data.dir)
+
+
+def train_from_files(
+    config_path: Path | None = None,
+    data_dir: Path | None = None,
+    tracking_uri: str | None = None,
+    progress: ProgressCallback | None = None,
+    config: PipelineConfig | None = None,
+) -> TrainingOutcome:
+    """Load the config and data, train every target, log, register and gate.
+
+    When the data folder holds the generator's `truth.parquet`, the oracle AUC is reported too.
+    """
+    config = config or load_config(config_path)
+    folder = resolve_data_dir(data_dir, config)
+    data = load_data(folder, config.data.mapping)
+    truth_path = folder / TRUTH_FILE
+    truth = pd.read_parquet(truth_path) if truth_path.is_file() else None
+    return run_training(data, config, tracking_uri=tracking_uri, progress=progress, truth=truth)
