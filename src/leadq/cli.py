@@ -269,14 +269,85 @@ def rules_score(
     out: Annotated[Path, typer.Option("--out", help="Output file, .csv or .parquet.")],
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Cutoff (default: latest event).")] = None,
     mapping: MappingOpt = None,
+    config: Annotated[
+        Optional[Path],
+        typer.Option("--config", help="Pipeline config with a lead_table section, when --data is a lead-level file."),
+    ] = None,
 ) -> None:
-    """Score open leads by a rule scorecard as of a cutoff."""
+    """Score open leads by a rule scorecard as of a cutoff (or every lead of a lead-level table)."""
+    if data.is_file() or config is not None:
+        from leadq.config import load_config
+        from leadq.io import write_table
+        from leadq.lead_table import score_lead_table_rules
+        from leadq.rules import load_scorecard
+
+        with user_errors():
+            pipeline = load_config(config)
+            table = score_lead_table_rules(pipeline, data, load_scorecard(rules))
+            write_table(table, out)
+        typer.echo(f"{len(table):,} leads scored by {rules} written to {out}")
+        return
     from leadq.pipeline_rules import rules_score_to_file
 
     with user_errors():
         n_rows, cutoff, report = rules_score_to_file(rules, data, out, as_of, mapping)
     _print_report(report)
     typer.echo(f"{n_rows:,} leads scored by {rules} as of {cutoff} written to {out}")
+
+
+@app.command()
+def compare(
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.html, the plots and comparison.csv.")],
+    model: Annotated[
+        Optional[str], typer.Option("--model", help="NAME@ALIAS, NAME/VERSION or runs:/... (default lead-quality@champion).")
+    ] = None,
+    rules: Annotated[
+        Optional[Path], typer.Option("--rules", help="Scorecard YAML (default pipelines/rules/default.yaml).")
+    ] = None,
+    config: Annotated[
+        Optional[Path], typer.Option("--config", help="Pipeline config (default: the one logged with the model's run).")
+    ] = None,
+    data: Annotated[
+        Optional[Path], typer.Option("--data", help="Data folder (default: the one logged with the model's run).")
+    ] = None,
+    learned: Annotated[
+        Optional[Path], typer.Option("--learned", help="Learned scorecard YAML (default: fitted on the training window).")
+    ] = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Compare the model with the rule scorecard on the model's test window (report + MLflow run)."""
+    from leadq.compare import compare_to_dir, describe
+    from leadq.train import terminal_progress
+
+    _quiet_mlflow()
+    with user_errors(), terminal_progress("comparing") as progress:
+        outcome = compare_to_dir(out, model, rules, config, data, tracking_uri, learned, progress=progress)
+    _print_report(outcome.warnings)
+    for line in describe(outcome):
+        typer.echo(line)
+    typer.echo(f"report {outcome.out / 'report.html'}; run {outcome.run_id} logged to {outcome.tracking_uri}")
+
+
+@rules_app.command("learn")
+def rules_learn(
+    out: Annotated[Path, typer.Option("--out", help="Scorecard YAML to write.")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="Data folder (default: the config's data.dir).")] = None,
+    config: ConfigOpt = None,
+    target: Annotated[
+        Optional[str], typer.Option("--target", help="Stage the points are fitted for (default: the last target, sql).")
+    ] = None,
+    rules: Annotated[
+        Optional[Path], typer.Option("--rules", help="Reference scorecard lending its decay and inactivity days.")
+    ] = None,
+) -> None:
+    """Fit integer points (sparse logistic regression) on the training window; write a scorecard."""
+    from leadq.learned_rules import describe_learned, learn_to_file
+
+    with user_errors():
+        learned = learn_to_file(out, data, config, target, rules)
+    for line in describe_learned(learned):
+        typer.echo(line)
+    typer.echo(f"written to {out}")
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m leadq`
