@@ -1,0 +1,27 @@
+"""The learned-vs-rules notebook runs top to bottom on small data."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "learned_vs_rules.ipynb"
+
+
+def test_notebook_is_stored_without_outputs():
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+
+
+def test_notebook_executes(tmp_path, monkeypatch):
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("LEADQ_NOTEBOOK_LEADS", "3000")
+    monkeypatch.setenv("LEADQ_NOTEBOOK_DIR", str(tmp_path))
+    monkeypatch.setenv("LEADQ_RULES", str(NOTEBOOK.parents[1] / "pipelines" / "rules" / "default.yaml"))
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+                                      resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client.execute()
+    text = "".join(out.get("text", "") for cell in notebook.cells for out in cell.get("outputs", []))
+    assert "model captures" in text
+    assert (tmp_path / "compare" / "report.html").exists()
