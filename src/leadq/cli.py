@@ -130,6 +130,14 @@ def _print_training(outcome) -> None:
             f"{target}: {tm.chosen} | test ROC AUC {test['roc_auc']:.3f}{oracle} | PR AUC {test['pr_auc']:.3f} | "
             f"log loss {test['log_loss']:.4f} | ECE {test['ece']:.4f} | threshold {tm.threshold:.3f}"
         )
+    extra = result.extra_metrics
+    if "cv_roc_auc_mean" in extra:  # cross-validated lead table: test figures are out-of-fold
+        typer.echo(
+            f"{int(extra['cv_folds'])}-fold CV: ROC AUC {extra['cv_roc_auc_mean']:.4f} ± {extra['cv_roc_auc_std']:.4f}, "
+            f"Brier {extra['cv_brier_mean']:.4f} ± {extra['cv_brier_std']:.4f} | plain HistGradientBoosting: "
+            f"ROC AUC {extra['baseline_cv_roc_auc_mean']:.4f} ± {extra['baseline_cv_roc_auc_std']:.4f}, "
+            f"Brier {extra['baseline_cv_brier_mean']:.4f} ± {extra['baseline_cv_brier_std']:.4f}"
+        )
     typer.echo(f"run {outcome.run_id} logged to {outcome.tracking_uri}")
     d = outcome.decision
     typer.echo(f"registered version {outcome.version}; gate: {d.reason}")

@@ -136,6 +136,69 @@ class RegistryConfig(_Section):
     )
 
 
+class LeadTableConfig(_Section):
+    """A lead-level table (a CRM export: one row per lead, a label column, no events).
+
+    Set this section to train and score on such a table instead of the three-table snapshots.
+    See `leadq.lead_table` for how the table is read, typed and validated.
+    """
+
+    path: str | None = Field(
+        default=None,
+        description="CSV or Parquet file; `--data FILE` overrides it. `${VAR}` and `${VAR:-default}` "
+        "are expanded from the environment.",
+    )
+    id_column: str = Field(min_length=1, description="Column that identifies a lead (unique).")
+    label_column: str = Field(
+        min_length=1, description="Binary outcome: 0/1, yes/no or true/false (any case)."
+    )
+    timestamp_column: str | None = Field(
+        default=None,
+        description="When set, the split is by time (split fractions); else stratified k-fold CV.",
+    )
+    exclude_columns: list[str] = Field(
+        default_factory=list, description="Columns never used as features (ids, sales-entered fields)."
+    )
+    missing_values: list[str] = Field(
+        default_factory=lambda: ["Select", "", "N/A"],
+        description="Cell values that mean 'missing' (compared trimmed and case-insensitively).",
+    )
+    column_types: dict[str, Literal["numeric", "categorical"]] = Field(
+        default_factory=dict,
+        description="Force a column's type; others are numeric when 99 % of their values parse.",
+    )
+    cv_folds: int = Field(default=5, ge=2, le=20, description="Stratified folds (no timestamp).")
+    count_missing: bool = Field(
+        default=True, description="Add a feature counting each lead's missing fields."
+    )
+    max_bad_fraction: float = Field(
+        default=0.01, ge=0, lt=1,
+        description="Stop when more than this share of labels is missing or unparseable.",
+    )
+
+
+class AuditConfig(_Section):
+    """The leakage audit run before every training: one column that predicts the label almost
+    alone stops the run unless it is listed in `allow`."""
+
+    enabled: bool = True
+    max_auc: float = Field(
+        default=0.90, gt=0.5, le=1, description="Limit on a single column's ROC AUC, max(AUC, 1-AUC)."
+    )
+    max_near_pure_share: float = Field(
+        default=0.30, gt=0, le=1,
+        description="Limit on the share of rows in near-pure levels of a categorical column.",
+    )
+    min_level_rows: int = Field(default=30, ge=1, description="Rows a level needs to count as near-pure.")
+    purity_ratio: float = Field(
+        default=0.1, gt=0, lt=1,
+        description="A level is near-pure when its rate of either class is at most this share of "
+        "that class's base rate.",
+    )
+    allow: list[str] = Field(default_factory=list, description="Columns allowed over the limits.")
+    max_rows: int = Field(default=50_000, ge=1000, description="Rows sampled for the audit.")
+
+
 class PipelineConfig(_Section):
     """Everything a training run needs; each value has a default, see `pipelines/default.yaml`."""
 
@@ -155,6 +218,10 @@ class PipelineConfig(_Section):
     )
     value_per_conversion: float = Field(default=1000.0, ge=0)
     cost_per_contact: float = Field(default=50.0, ge=0)
+    lead_table: LeadTableConfig | None = Field(
+        default=None, description="Train on a lead-level table instead of the three tables."
+    )
+    audit: AuditConfig = Field(default_factory=AuditConfig)
 
     @model_validator(mode="after")
     def _check_cross_fields(self) -> "PipelineConfig":
@@ -164,6 +231,10 @@ class PipelineConfig(_Section):
             raise ValueError(
                 f"split.gap_days ({self.split.gap_days}) must be >= horizon_days "
                 f"({self.horizon_days}), or labels leak into the next window"
+            )
+        if self.lead_table is not None and len(self.targets) != 1:
+            raise ValueError(
+                "a lead_table config needs exactly one target, the label's name (e.g. targets: [converted])"
             )
         target = self.registry.promotion_metric.rsplit("_", 1)[-1]
         if target not in self.targets:

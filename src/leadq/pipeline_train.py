@@ -26,8 +26,19 @@ def train_from_files(
     """Load the config and data, train every target, log, register and gate.
 
     When the data folder holds the generator's `truth.parquet`, the oracle AUC is reported too.
+    A config with a `lead_table` section trains on that table instead (`--data` is then the file;
+    see `leadq.lead_table.train_lead_table`).
     """
     config = config or load_config(config_path)
+    if config.lead_table is not None:  # one row per lead, a label column, no events
+        from leadq.lead_table import train_lead_table
+
+        return train_lead_table(config, data_dir, tracking_uri=tracking_uri, progress=progress)
+    if data_dir is not None and Path(data_dir).is_file():
+        from leadq.errors import BadInputError
+
+        raise BadInputError(f"{data_dir}: is a single file; to train on a lead-level table, give a "
+                            "config with a 'lead_table' section (id_column, label_column)")
     folder = resolve_data_dir(data_dir, config)
     data = load_data(folder, config.data.mapping)
     truth_path = folder / TRUTH_FILE

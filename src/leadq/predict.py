@@ -231,10 +231,18 @@ def predict_to_file(
     progress: Callable[[int, int], None] | None = None,
     clock=None,
 ) -> PredictionSummary:
-    """Read and validate `data_dir`, score every open lead, write `out` and `out.report.json`."""
+    """Read and validate `data_dir`, score every open lead, write `out` and `out.report.json`.
+
+    When `data_dir` is a file, it is a lead-level table scored with the model's own reading of
+    it (`leadq.lead_table.predict_lead_table`); `as_of`, `mapping` and `chunk_rows` do not apply.
+    """
     out = Path(out)
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise BadInputError(f"{out}: output must end in .csv or .parquet")
+    if Path(data_dir).is_file():  # a lead-level table, scored by a model trained on one
+        from leadq.lead_table import predict_lead_table_to_file
+
+        return predict_lead_table_to_file(data_dir, out, model_ref, tracking_uri)
     data = load_data(data_dir, mapping or DataMapping(), clock=clock, require_leads=False)
     present = set(data.con.execute("SELECT * FROM raw_events LIMIT 0").df().columns)
     mapping = mapping or DataMapping()
