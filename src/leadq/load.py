@@ -311,37 +311,6 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
         select["duration_text"] = _text_expr(duration_src)
     columns = ", ".join(f"{expr} AS {_quote(name)}" for name, expr in select.items())
     con.execute(f"CREATE OR REPLACE TEMP VIEW parsed_events AS SELECT {columns} FROM raw_events")
-    parsed_ok = "e.lead_id IS NOT NULL AND e.ts IS NOT NULL AND e.event_type IS NOT NULL"
-    known = f"{parsed_ok} AND l.lead_key IS NOT NULL"
-    after_created = f"{known} AND e.ts >= l.created_at"
-    in_past = f"{after_created} AND e.ts <= {clock_sql}"
-    counts = con.execute(
-        f"""
-        SELECT count(*),
-               count(*) FILTER (WHERE e.lead_id IS NULL),
-               count(*) FILTER (WHERE e.ts IS NULL),
-               count(*) FILTER (WHERE e.event_type IS NULL),
-               count(*) FILTER (WHERE {parsed_ok} AND l.lead_key IS NULL),
-               count(*) FILTER (WHERE {known} AND e.ts < l.created_at),
-               count(*) FILTER (WHERE {after_created} AND e.ts > {clock_sql}),
-               count(*) FILTER (WHERE {in_past} AND e.duration_s < 0),
-               {"count(*) FILTER (WHERE e.duration_text IS NOT NULL AND e.duration_s IS NULL)" if duration_is_text else "0"}
-        FROM parsed_events e LEFT JOIN leads l ON l.lead_id = e.lead_id
-        """
-    ).fetchall()[0]
-    n_rows, bad_id, bad_ts, bad_type, unknown, before, future, negative, bad_duration = counts
-    for contract_col, source_col, n_bad in (("lead_id", id_src_events, bad_id), ("ts", ts_src, bad_ts),
-                                            ("event_type", type_src, bad_type)):
-        _report_unparseable(src, source_col, n_bad, n_rows, mapping, report)
-    for n_bad, message in (
-        (unknown, f"dropped {{n}} events for unknown leads (column '{id_src_events}')"),
-        (before, f"dropped {{n}} events before the lead's created_at (column '{ts_src}')"),
-        (future, f"dropped {{n}} events later than the run's clock {clock.isoformat()} (column '{ts_src}')"),
-        (negative, f"dropped {{n}} events with a negative duration (column '{duration_src}')"),
-        (bad_duration, f"{{n}} unparseable values in '{duration_src}' taken as missing"),
-    ):
-        if n_bad:
-            report.append(f"{src}: " + message.format(n=n_bad))
     if mapping.event_types:
         con.execute("CREATE OR REPLACE TEMP TABLE event_type_map (source VARCHAR, canonical VARCHAR)")
         con.executemany("INSERT INTO event_type_map VALUES (?, ?)",
@@ -350,14 +319,42 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
         type_join = "LEFT JOIN event_type_map m ON m.source = e.event_type"
     else:
         event_type, type_join = "e.event_type", ""
+    # One scan and one join: every row gets the first drop rule it breaks (0: kept).
+    reasons = [
+        "e.lead_id IS NULL", "e.ts IS NULL", "e.event_type IS NULL", "l.lead_key IS NULL",
+        "e.ts < l.created_at", f"e.ts > {clock_sql}", "e.duration_s < 0",
+    ]
+    reason = "CASE " + " ".join(f"WHEN {r} THEN {i + 1}" for i, r in enumerate(reasons)) + " ELSE 0 END"
+    unparsed = ", e.duration_text IS NOT NULL AND e.duration_s IS NULL AS duration_unparsed" if duration_is_text else ""
     con.execute(
         f"""
         CREATE OR REPLACE TABLE events AS
-        SELECT l.lead_key, e.ts, {event_type} AS event_type, e.duration_s, e.page, e.content_id, e.channel
-        FROM parsed_events e JOIN leads l ON l.lead_id = e.lead_id {type_join}
-        WHERE {in_past} AND coalesce(e.duration_s, 0) >= 0
+        SELECT l.lead_key, e.ts, {event_type} AS event_type, e.duration_s, e.page, e.content_id, e.channel,
+               CAST({reason} AS TINYINT) AS drop_reason{unparsed}
+        FROM parsed_events e LEFT JOIN leads l ON l.lead_id = e.lead_id {type_join}
         """
     )
+    counts = dict(con.execute("SELECT drop_reason, count(*) FROM events GROUP BY drop_reason").fetchall())
+    n_rows = sum(counts.values())
+    bad_duration = (con.execute("SELECT count(*) FROM events WHERE duration_unparsed").fetchall()[0][0]
+                    if duration_is_text else 0)
+    for code, source_col in ((1, id_src_events), (2, ts_src), (3, type_src)):
+        _report_unparseable(src, source_col, counts.get(code, 0), n_rows, mapping, report)
+    for code, message in (
+        (4, f"dropped {{n}} events for unknown leads (column '{id_src_events}')"),
+        (5, f"dropped {{n}} events before the lead's created_at (column '{ts_src}')"),
+        (6, f"dropped {{n}} events later than the run's clock {clock.isoformat()} (column '{ts_src}')"),
+        (7, f"dropped {{n}} events with a negative duration (column '{duration_src}')"),
+    ):
+        if counts.get(code):
+            report.append(f"{src}: " + message.format(n=counts[code]))
+    if bad_duration:
+        report.append(f"{src}: {bad_duration} unparseable values in '{duration_src}' taken as missing")
+    if n_rows - counts.get(0, 0):
+        con.execute("DELETE FROM events WHERE drop_reason > 0")
+    con.execute("ALTER TABLE events DROP COLUMN drop_reason")
+    if duration_is_text:
+        con.execute("ALTER TABLE events DROP COLUMN duration_unparsed")
 
     # outcomes
     outcome_cols = _require_columns(con, "outcomes", sources["outcomes"], mapping)
