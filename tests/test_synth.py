@@ -185,15 +185,18 @@ def test_oracle_uses_only_the_past(tables):
         oracle_probability(truth, ex, stage="customer")
 
 
-def test_oracle_matches_monte_carlo_for_an_unopened_window():
-    """The quadrature over the unknown opening time agrees with simulation of the mechanism."""
+@pytest.mark.parametrize("delay", [0.0, 5.0])
+def test_oracle_matches_monte_carlo_for_an_unopened_window(delay):
+    """The quadrature over the unknown opening time agrees with simulation of the mechanism,
+    with and without a delay between the window's opening and the start of its hazard."""
     rng = np.random.default_rng(0)
     rate, mass, scale, shape, base, h = 1 / 60, 0.8, 14.0, 2.0, 1 / 1600, 30.0
     truth = pd.DataFrame({
         "lead_id": ["L1"], "created_at": pd.to_datetime(["2026-01-01"], utc=True),
         "window_rate": [rate], "window_open_at": pd.to_datetime(["2026-12-01"], utc=True),
         "sql_window_mass": [mass], "sql_base_hazard": [base], "sql_scale_days": [scale],
-        "hazard_shape": [shape], "sql_at": pd.to_datetime([None], utc=True),
+        "sql_delay_days": [delay], "hazard_shape": [shape],
+        "sql_at": pd.to_datetime([None], utc=True),
     })
     ex = pd.DataFrame({"lead_id": ["L1"], "cutoff": pd.to_datetime(["2026-03-01"], utc=True),
                        "horizon_days": [h]})
@@ -201,11 +204,30 @@ def test_oracle_matches_monte_carlo_for_an_unopened_window():
     m = 2_000_000
     w = rng.exponential(1 / rate, m)
     target = rng.exponential(size=m) / mass
-    t_win = np.where(target < 1, w + scale * (-np.log1p(-np.minimum(target, 0.999999)))
+    t_win = np.where(target < 1, w + delay + scale * (-np.log1p(-np.minimum(target, 0.999999)))
                      ** (1 / shape), np.inf)
     t = np.minimum(t_win, rng.exponential(1 / base, m))
     mc = (t <= h).mean()
     assert abs(p - mc) < 4 * np.sqrt(mc * (1 - mc) / m)
+    if delay == 0.0:  # truth tables from before the delay existed read as delay 0
+        assert oracle_probability(truth.drop(columns="sql_delay_days"), ex)[0] == p
+
+
+def test_oracle_for_an_open_window_in_its_delay():
+    """While an opened window is in its delay, only the part of the hazard after the delay
+    counts; a cutoff past the whole hazard leaves only the baseline."""
+    truth = pd.DataFrame({
+        "lead_id": ["L1"], "created_at": pd.to_datetime(["2026-01-01"], utc=True),
+        "window_rate": [1 / 60], "window_open_at": pd.to_datetime(["2026-02-01"], utc=True),
+        "sql_window_mass": [0.8], "sql_base_hazard": [0.0], "sql_scale_days": [14.0],
+        "sql_delay_days": [5.0], "hazard_shape": [2.0], "sql_at": pd.to_datetime([None], utc=True),
+    })
+    cut = pd.Timestamp("2026-02-03", tz="UTC")  # two days after opening: 3 days of delay left
+    ex = pd.DataFrame({"lead_id": ["L1"], "cutoff": [cut], "horizon_days": [10.0]})
+    expected = 1 - np.exp(-0.8 * (1 - np.exp(-((7.0 / 14.0) ** 2))))
+    assert oracle_probability(truth, ex)[0] == pytest.approx(expected, rel=1e-9)
+    late = ex.assign(cutoff=pd.Timestamp("2026-12-01", tz="UTC"))
+    assert oracle_probability(truth, late)[0] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_scorecard_blind_spots(tables):

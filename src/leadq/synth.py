@@ -22,13 +22,14 @@ Leads. A lead is created at a uniform time over the history and gets a hidden *t
 
 Attributes (source, country, industry, company size, job title) depend on the type and, for
 prospects, on the intent (seniority, company size and warm sources rise with intent), so they are
-informative but noisy.
+informative but noisy. The lead's baseline *activity* (``exp(0.8 z + 0.25 noise)``) scales its
+baseline event rates, so intent also shows, noisily, in how much a lead engages.
 
 Buying window. Prospects and tire-kickers have one buying window. A small share of them arrive
 with the window already open ("hot" inbound leads: it opened up to 1.5 days before creation);
 for the others it opens at ``created_at + W`` with ``W ~ Exponential(rate)``,
-``rate = window_rate`` per day (``intent / 100`` for prospects, ``intent / 150`` for
-tire-kickers). The exponential wait is memoryless, which is what lets the oracle integrate
+``rate = window_rate`` per day (``sqrt(intent) / 170`` for prospects, ``sqrt(intent) / 200``
+for tire-kickers). The exponential wait is memoryless, which is what lets the oracle integrate
 over a window that has not opened by the cutoff. Each window has a *strength* ``s`` (log-normal,
 correlated with intent).
 
@@ -41,19 +42,25 @@ its strength, the tell-tale sequence: an e-book or guide download within hours, 
 registration a day or two later (then attendance a few days after), a long pricing-page visit
 after about four days, a return to the pricing page about a day later, then sometimes a demo
 request, a form fill or feedback, plus a burst of browsing sessions and e-mail clicks decaying
-over about a week. Tire-kicker windows mostly stop at a short pricing visit.
+over about a week. The window's strength shows in the events: the numbers of burst sessions and
+e-mail clicks are proportional to it and the first pricing visit lasts longer (``s ** 0.6``).
+Tire-kicker windows mostly stop at a short pricing visit.
 
 Conversion. Stages are driven by hazards that depend only on the latent state, never on the
 events. For stage ``j`` in (``sql``, own ``mql``):
 
-``h_j(t) = b_j + A_j * g_j(t - T)`` for ``t > created_at``,
+``h_j(t) = b_j + A_j * g_j(t - T - d_j)`` for ``t > created_at``,
 
-where ``T`` is the window opening time, ``b_j`` a small per-type baseline hazard per day
+where ``T`` is the window opening time, ``d_j`` a fixed delay (``*_delay_days``: 6 days for
+sql, after the window's pricing visit and return; 2 days for mql, after its download and webinar
+sign-up), so that a window converts only once the history shows it, ``b_j`` a small per-type
+baseline hazard per day
 (columns ``*_base_hazard``), ``A_j`` the window's total hazard mass (``*_window_mass``,
 proportional to strength; the probability of converting through the window is
 ``1 - exp(-A_j)``) and ``g_j`` a Weibull density with shape ``hazard_shape`` (2) and scale
-``*_scale_days`` (14 days for sql, 7 for mql): zero when the window opens, peaking after one to
-two weeks and dying out after a month or so. The recorded MQL time is ``min(own mql time, sql
+``*_scale_days`` (20 days for sql, 7 for mql): zero until the delay has passed, peaking about
+two weeks (sql) or five days (mql) later and dying out after about six weeks (sql) or three
+(mql). The recorded MQL time is ``min(own mql time, sql
 time)`` so every SQL is an MQL first; a customer follows an SQL with probability
 ``customer_prob`` after 20 + Exponential(40) days. Only stages reached before ``end`` are
 recorded in ``outcomes``.
@@ -63,8 +70,9 @@ already open and when it opened, but *not* a future opening time) and that the l
 reached the stage by ``c``, the probability of reaching it in ``(c, c + H]`` is
 ``1 - exp(-Lambda)`` with the cumulative hazard ``Lambda`` summed over the stage's hazards when
 the window is open, and
-``1 - exp(-b H) [exp(-rate H) + integral_0^H rate exp(-rate w) exp(-sum_j A_j G_j(H - w)) dw]``
-when it is not, the integral computed by Gauss-Legendre quadrature (accurate to ~1e-12).
+``1 - exp(-b H) [exp(-rate H) + integral_0^H rate exp(-rate w) exp(-sum_j A_j G_j(H - w - d_j))
+dw]`` when it is not, the integral computed by Gauss-Legendre quadrature, piecewise between the
+points ``w = H - d_j`` where a hazard's start leaves the horizon (accurate to ~1e-12).
 """
 
 from __future__ import annotations
@@ -99,9 +107,17 @@ _MQL_MASS = np.array([1.6, 0.5, 0.0, 0.0, 0.0])
 _SQL_BASE = np.array([1 / 1600, 1 / 3000, 1 / 30000, 1 / 60000, 0.0])  # per day
 _MQL_BASE = np.array([1 / 1500, 1 / 1200, 1 / 500, 1 / 4000, 0.0])
 _CUSTOMER_PROB = np.array([0.35, 0.10, 0.0, 0.0, 0.0])
-_SQL_SCALE_DAYS = 14.0
+_SQL_SCALE_DAYS = 20.0
 _MQL_SCALE_DAYS = 7.0
 _HAZARD_SHAPE = 2.0
+_SQL_DELAY_DAYS = 6.0  # the sql hazard starts after the pricing visit and return
+_MQL_DELAY_DAYS = 2.0  # the mql hazard starts after the download / webinar sign-up
+_RATE_INTENT_POWER = 0.5  # window rate = _WINDOW_RATE * intent ** power
+_ACTIVITY_Z = 0.8  # activity = exp(_ACTIVITY_Z z + 0.25 noise)
+_SIZE_NOISE = 0.9  # sd of the noise on log company size
+_WIN_SESSION_POW = 1.0  # window sessions: mass 2.5 * strength ** pow (prospects)
+_WIN_CLICK_POW = 1.0  # window e-mail clicks: mass 1.5 * strength ** pow (prospects)
+_WIN_PRICING_DUR_POW = 0.6  # window pricing visit: median 150 s * strength ** pow
 
 # --- vocabularies --------------------------------------------------------------------------
 _ET = {name: i for i, name in enumerate(CANONICAL_EVENT_TYPES)}
@@ -357,8 +373,8 @@ def generate(n_leads: int, seed: int, end: pd.Timestamp | str | None = None,
     z = rng.standard_normal(n)
     intent = np.exp(0.7 * z)
     strength = np.exp(0.5 * z + 0.35 * rng.standard_normal(n))
-    activity = np.exp(0.6 * z + 0.25 * rng.standard_normal(n))
-    rate = _WINDOW_RATE[ltype] * intent
+    activity = np.exp(_ACTIVITY_Z * z + 0.25 * rng.standard_normal(n))
+    rate = _WINDOW_RATE[ltype] * intent ** _RATE_INTENT_POWER
     has_window = rate > 0
     hot = has_window & (rng.random(n) < _HOT_PROB[ltype])
     with np.errstate(divide="ignore"):
@@ -370,18 +386,19 @@ def generate(n_leads: int, seed: int, end: pd.Timestamp | str | None = None,
     sql_base = _SQL_BASE[ltype]
     mql_base = _MQL_BASE[ltype]
 
-    def _stage_time(mass, scale, base):
+    def _stage_time(mass, scale, delay, base):
         with np.errstate(divide="ignore", invalid="ignore"):
             t_base = created + rng.exponential(size=n) / base
-            u0 = np.where(np.isfinite(window), np.maximum(created - window, 0.0), 0.0)
+            start = window + delay  # the window's hazard starts `delay` days after it opens
+            u0 = np.where(np.isfinite(start), np.maximum(created - start, 0.0), 0.0)
             target = _weibull_cdf(u0, scale, _HAZARD_SHAPE) + rng.exponential(size=n) / mass
-            ok = np.isfinite(window) & (target < 1.0)
+            ok = np.isfinite(start) & (target < 1.0)
             t_win = np.full(n, np.inf)
-            t_win[ok] = window[ok] + scale * (-np.log1p(-target[ok])) ** (1 / _HAZARD_SHAPE)
+            t_win[ok] = start[ok] + scale * (-np.log1p(-target[ok])) ** (1 / _HAZARD_SHAPE)
         return np.minimum(t_base, t_win)
 
-    sql_t = _stage_time(sql_mass, _SQL_SCALE_DAYS, sql_base)
-    mql_t = np.minimum(_stage_time(mql_mass, _MQL_SCALE_DAYS, mql_base), sql_t)
+    sql_t = _stage_time(sql_mass, _SQL_SCALE_DAYS, _SQL_DELAY_DAYS, sql_base)
+    mql_t = np.minimum(_stage_time(mql_mass, _MQL_SCALE_DAYS, _MQL_DELAY_DAYS, mql_base), sql_t)
     cust_t = np.where(rng.random(n) < _CUSTOMER_PROB[ltype],
                       sql_t + 20.0 + rng.exponential(40.0, size=n), np.inf)
 
@@ -405,7 +422,7 @@ def generate(n_leads: int, seed: int, end: pd.Timestamp | str | None = None,
         [ltype == 0, ltype == 1, ltype == 2, ltype == 3],
         [4.2 + 0.6 * z, 3.6 + 0.3 * z, np.where(rng.random(n) < 0.5, 8.0, 0.5), 4.5],
         default=rng.random(n) * 11,
-    ) + 1.3 * rng.standard_normal(n)
+    ) + _SIZE_NOISE * rng.standard_normal(n)
     company_size = np.minimum(np.floor(np.exp(log_size)) + 1, 500_000).astype(np.int64)
     p_senior = 1 / (1 + np.exp(-(1.3 * z - 0.8)))
     pool_p = np.zeros((n, len(_POOL_NAMES)))
@@ -492,7 +509,8 @@ def generate(n_leads: int, seed: int, end: pd.Timestamp | str | None = None,
            _PG["/feedback"])
     pr = rng.random(m) < _p(0.92, 0.75)
     t_pr = base + 3.0 + rng.exponential(1.5, m)
-    dur_pr = np.where(pros, _durations(rng, np.log(150.0) + 0.3 * np.log(s), 0.6, m),
+    dur_pr = np.where(pros, _durations(rng, np.log(150.0) + _WIN_PRICING_DUR_POW * np.log(s), 0.6,
+                                       m),
                       _durations(rng, np.log(35.0), 0.8, m))
     ev.add(wl[pr], t_pr[pr], _ET["pricing_view"], dur_pr[pr], _PG["/pricing"])
     ret = pr & (rng.random(m) < _p(np.minimum(0.95, 0.5 + 0.25 * s), 0.12))
@@ -505,10 +523,11 @@ def generate(n_leads: int, seed: int, end: pd.Timestamp | str | None = None,
     frm = rng.random(m) < _p(0.3, 0.1)
     ev.add(wl[frm], base[frm] + 10 * rng.random(m)[frm], _ET["form_submit"], None,
            _PG["/contact"])
-    sess_mass = np.where(pros, 2.5 * np.sqrt(s), 1.5)
+    sess_mass = np.where(pros, 2.5 * s**_WIN_SESSION_POW, 1.5)
     i, t = _decaying_times(rng, sess_mass, 7.0, base, np.full(m, span))
     _browse(rng, ev, wl[i], t, _WINDOW_GROUPS, ltype)
-    i, t = _decaying_times(rng, np.where(pros, 1.5, 0.5), 7.0, base, np.full(m, span))
+    i, t = _decaying_times(rng, np.where(pros, 1.5 * s**_WIN_CLICK_POW, 0.5), 7.0, base,
+                           np.full(m, span))
     ev.add(wl[i], t, _ET["email_click"], None, _BLOG0 + rng.integers(0, 20, i.size))
 
     # marketing e-mail: opens (some clicked), unsubscribes stop further e-mail events
@@ -603,6 +622,8 @@ def generate(n_leads: int, seed: int, end: pd.Timestamp | str | None = None,
         "mql_base_hazard": mql_base,
         "sql_scale_days": _SQL_SCALE_DAYS,
         "mql_scale_days": _MQL_SCALE_DAYS,
+        "sql_delay_days": _SQL_DELAY_DAYS,
+        "mql_delay_days": _MQL_DELAY_DAYS,
         "hazard_shape": _HAZARD_SHAPE,
         "customer_prob": _CUSTOMER_PROB[ltype],
         "unsubscribe_at": _ts_column(np.where(unsub < span, _days_to_us(start_us, unsub), _NAT)),
@@ -692,24 +713,36 @@ def oracle_probability(truth: pd.DataFrame, examples: pd.DataFrame,
     base = sum(truth[f"{j}_base_hazard"].to_numpy(np.float64)[pos] for j in hazards)
     mass = [truth[f"{j}_window_mass"].to_numpy(np.float64)[pos] for j in hazards]
     scale = [truth[f"{j}_scale_days"].to_numpy(np.float64)[pos] for j in hazards]
+    # truth tables written before the hazard delay existed have no delay column: delay 0
+    delay = [truth[f"{j}_delay_days"].to_numpy(np.float64)[pos] if f"{j}_delay_days" in truth
+             else np.zeros(pos.size) for j in hazards]
 
     surv = np.exp(-base * h)
     is_open = opened_at <= c
     o = np.flatnonzero(is_open)
     if o.size:
-        cum = sum(a[o] * (_weibull_cdf(c[o] + h[o] - opened_at[o], sc[o], shape[o])
-                          - _weibull_cdf(c[o] - opened_at[o], sc[o], shape[o]))
-                  for a, sc in zip(mass, scale))
+        cum = sum(a[o] * (_weibull_cdf(c[o] + h[o] - opened_at[o] - d[o], sc[o], shape[o])
+                          - _weibull_cdf(c[o] - opened_at[o] - d[o], sc[o], shape[o]))
+                  for a, sc, d in zip(mass, scale, delay))
         surv[o] *= np.exp(-cum)
     closed = np.flatnonzero(~is_open & (rate > 0))
     for chunk in np.array_split(closed, max(1, closed.size // 200_000)):
         if chunk.size == 0:
             continue
         lam, hh = rate[chunk, None], h[chunk, None]
-        w = hh * _GL_X[None, :]  # opening delay after the cutoff
-        cum = sum(a[chunk, None] * _weibull_cdf(hh - w, sc[chunk, None], shape[chunk, None])
-                  for a, sc in zip(mass, scale))
-        integral = (hh[:, 0] * (_GL_W[None, :] * lam * np.exp(-lam * w - cum)).sum(axis=1))
+        # The integrand has a kink where each hazard's start (opening + delay) reaches the
+        # horizon end, w = H - delay_j: integrate piecewise between those points.
+        points = np.sort(np.concatenate(
+            [np.zeros_like(hh), hh] + [np.clip(hh - d[chunk, None], 0.0, hh) for d in delay],
+            axis=1), axis=1)
+        integral = np.zeros(chunk.size)
+        for k in range(points.shape[1] - 1):
+            lo, width = points[:, k:k + 1], points[:, k + 1:k + 2] - points[:, k:k + 1]
+            w = lo + width * _GL_X[None, :]  # opening delay after the cutoff
+            cum = sum(a[chunk, None] * _weibull_cdf(hh - w - d[chunk, None], sc[chunk, None],
+                                                    shape[chunk, None])
+                      for a, sc, d in zip(mass, scale, delay))
+            integral += width[:, 0] * (_GL_W[None, :] * lam * np.exp(-lam * w - cum)).sum(axis=1)
         surv[chunk] *= np.exp(-lam[:, 0] * hh[:, 0]) + integral
     p = 1.0 - surv
     p[(created > c) | (reached <= c)] = np.nan
