@@ -23,6 +23,29 @@ intervals from 1,000 bootstrap resamples of LEADS: a lead's snapshot rows (one p
 are drawn together, the operating points (thresholds and the same-capacity selection) are held
 fixed, and the difference row is paired (the same resample for both).
 
+Lead-level tables (a config with a `lead_table` section and no timestamp column: a CRM export,
+one row per lead, see `leadq.lead_table`) have no cutoffs and no windows. Training measured the
+model on out-of-fold predictions over fixed seeded stratified folds, so the comparison does the
+same: the run's chosen candidate is refitted on each fold's other folds and the calibrated
+out-of-fold probabilities rebuilt (`leadq.lead_table.out_of_fold_probabilities`; the pooled
+ROC AUC is checked against the run's logged `test_roc_auc_<target>`), rule points come from
+`leadq.lead_table.score_lead_table_rules`, and every metric is measured over ALL leads, each
+scored by a model that did not see its label. Differences:
+
+- tuned thresholds are cross-fitted: for each fold, the expected-value threshold (model and
+  rules alike) is chosen on the OTHER folds' out-of-fold scores and labels and applied to that
+  fold's leads, so no lead's label chooses the threshold it is judged at (those other folds'
+  scores come from fold models that were fitted on rows including this fold, which is
+  inherent to k-fold; its labels still never pick the cut). The table shows the median of the
+  per-fold thresholds; all of them are in `tuned_thresholds.json`;
+- `rules @ own threshold` is the scorecard's threshold for the single target (SQL unless the
+  target is called `mql`), and `model @ same capacity` is the top k of the pooled out-of-fold
+  probabilities, k being the number of leads the rules pass;
+- the learned scorecard needs snapshot windows and events, so its row is left out (with a
+  warning line) unless `learned_path` gives a scorecard over the table's columns, which is
+  then scored like the rules;
+- one row per lead, so the bootstrap resamples rows.
+
 Output: `report.html` (self-contained), the PNG plots, `comparison.csv` and the learned
 scorecard YAML, written to a temporary folder, logged to a new MLflow run in the config's
 experiment, then moved into the output folder.
@@ -164,34 +187,77 @@ def tune_thresholds(validation: pd.DataFrame, target: str, value_per_conversion:
     }
 
 
+def cross_fold_selections(rows: pd.DataFrame, target: str, value_per_conversion: float,
+                          cost_per_contact: float) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Cross-fitted expected-value thresholds over out-of-fold rows (column `fold`): each fold's
+    leads are passed at the thresholds `tune_thresholds` picks on the OTHER folds' rows, so no
+    row's label chooses its own threshold. Returns (model mask, rules mask, thresholds): the
+    median per-fold threshold under `model` / `rules`, and each fold's under `*_by_fold`."""
+    folds = rows["fold"].to_numpy()
+    p = rows[f"p_{target}"].to_numpy(dtype=float)
+    points = rows["rules_points"].to_numpy(dtype=float)
+    model_pass = np.zeros(len(rows), dtype=bool)
+    rules_pass = np.zeros(len(rows), dtype=bool)
+    by_fold = {"model": [], "rules": []}
+    for fold in sorted(pd.unique(folds)):
+        here = folds == fold
+        chosen = tune_thresholds(rows[~here], target, value_per_conversion, cost_per_contact)
+        model_pass[here] = p[here] >= chosen["model"]
+        rules_pass[here] = points[here] >= chosen["rules"]
+        by_fold["model"].append(float(chosen["model"]))
+        by_fold["rules"].append(float(chosen["rules"]))
+    thresholds = {
+        "model": float(np.median(by_fold["model"])),
+        "rules": float(np.median(by_fold["rules"])),
+        "model_by_fold": by_fold["model"],
+        "rules_by_fold": by_fold["rules"],
+    }
+    return model_pass, rules_pass, thresholds
+
+
 def compare_scored(
     scored: pd.DataFrame,
     targets: list[str],
     rules_thresholds: Thresholds,
-    learned_thresholds: Thresholds,
+    learned_thresholds: Thresholds | None,
     value_per_conversion: float,
     cost_per_contact: float,
     n_boot: int = N_BOOT,
     seed: int = 0,
+    tuning: str = "validation",
 ) -> Comparison:
     """The comparison table from scored examples.
 
     `scored` has `lead_id`, `window` ('validation' or 'test'), `label_<target>`, `p_<target>`,
     `rules_points` and `learned_points`. Thresholds are tuned on the validation rows; every
     metric is measured on the test rows (rows with a label for the target).
+
+    With `tuning="cross_fold"` (lead-level tables) every row is a 'test' row and `scored` has a
+    `fold` column: the tuned thresholds of each fold are chosen on the other folds' rows only
+    (`cross_fold_selections`). Without `learned_thresholds` or a `learned_points` column the
+    learned-scorecard row is left out.
     """
+    if tuning not in ("validation", "cross_fold"):
+        raise BadInputError(f"unknown threshold tuning '{tuning}'")
     frames, tuned, capacity, summary, selections = [], {}, {}, {}, {}
     for target in targets:
         label = f"label_{target}"
         validation = scored[scored["window"] == "validation"]
         test = scored[(scored["window"] == "test") & scored[label].notna()].reset_index(drop=True)
-        if test.empty or validation[label].notna().sum() == 0:
+        if tuning == "cross_fold":
+            if test.empty or test["fold"].nunique() < 2:
+                raise BadInputError(f"no out-of-fold examples in two folds or more for target '{target}'")
+        elif test.empty or validation[label].notna().sum() == 0:
             raise BadInputError(f"no validation or test examples for target '{target}'")
         y = test[label].to_numpy(dtype=float)
         p = test[f"p_{target}"].to_numpy(dtype=float)
         points = test["rules_points"].to_numpy(dtype=float)
-        learned = test["learned_points"].to_numpy(dtype=float)
-        thresholds = tune_thresholds(validation, target, value_per_conversion, cost_per_contact)
+        if tuning == "cross_fold":
+            model_tuned, rules_tuned, thresholds = cross_fold_selections(
+                test, target, value_per_conversion, cost_per_contact)
+        else:
+            thresholds = tune_thresholds(validation, target, value_per_conversion, cost_per_contact)
+            model_tuned, rules_tuned = p >= thresholds["model"], points >= thresholds["rules"]
         tuned[target] = thresholds
         rules_threshold = own_threshold(rules_thresholds, target)
         rules_pass = points >= rules_threshold
@@ -202,11 +268,13 @@ def compare_scored(
         chosen = {
             RULES_OWN: (rules_pass, rules_threshold),
             MODEL_CAPACITY: (model_pass, model_capacity_threshold),
-            MODEL_TUNED: (p >= thresholds["model"], thresholds["model"]),
-            RULES_TUNED: (points >= thresholds["rules"], thresholds["rules"]),
-            LEARNED: (learned >= own_threshold(learned_thresholds, target),
-                      own_threshold(learned_thresholds, target)),
+            MODEL_TUNED: (model_tuned, thresholds["model"]),
+            RULES_TUNED: (rules_tuned, thresholds["rules"]),
         }
+        if learned_thresholds is not None and "learned_points" in test.columns:
+            learned = test["learned_points"].to_numpy(dtype=float)
+            chosen[LEARNED] = (learned >= own_threshold(learned_thresholds, target),
+                               own_threshold(learned_thresholds, target))
         selections[target] = {m: mask for m, (mask, _) in chosen.items()}
         columns = [np.ones(len(y)), y]
         for mask, _ in chosen.values():
@@ -302,21 +370,22 @@ MARKERS = {RULES_OWN: ("o", "black"), RULES_TUNED: ("s", "tab:orange"),
 
 
 def save_comparison_plots(target: str, test: pd.DataFrame, selections: dict[str, np.ndarray],
-                          out_dir: Path, thresholds: dict[str, float] | None = None
-                          ) -> list[tuple[str, Path]]:
+                          out_dir: Path, thresholds: dict[str, float] | None = None,
+                          window: str = "test") -> list[tuple[str, Path]]:
     """PR and cumulative-gain curves (model, rules, learned scorecard) with the operating
     points marked, and score distributions by outcome with the thresholds (by method) drawn;
     returns (caption, path) pairs."""
     thresholds = thresholds or {}
     y = test[f"label_{target}"].to_numpy(dtype=float)
     curves = {"model": (test[f"p_{target}"].to_numpy(dtype=float), "tab:blue", "-"),
-              "rules": (test["rules_points"].to_numpy(dtype=float), "black", "-"),
-              "learned scorecard": (test["learned_points"].to_numpy(dtype=float), "tab:green", "--")}
+              "rules": (test["rules_points"].to_numpy(dtype=float), "black", "-")}
+    if "learned_points" in test.columns and LEARNED in selections:
+        curves["learned scorecard"] = (test["learned_points"].to_numpy(dtype=float), "tab:green", "--")
     shapes = {name: _curve(y, score) for name, (score, _, _) in curves.items()}
     points = {m: _point(y, mask) for m, mask in selections.items()}
     out = []
 
-    fig, (ax,) = _figure(f"Precision-recall, {target} (test)")
+    fig, (ax,) = _figure(f"Precision-recall, {target} ({window})")
     for name, (_, color, style) in curves.items():
         share, recall, precision = shapes[name]
         ax.plot(recall, precision, color=color, linestyle=style, label=name, drawstyle="steps-post")
@@ -332,7 +401,7 @@ def save_comparison_plots(target: str, test: pd.DataFrame, selections: dict[str,
     ax.legend(loc="upper right", fontsize=7)
     out.append((f"Precision-recall, {target}", _save(fig, out_dir / f"pr_{target}.png")))
 
-    fig, (ax,) = _figure(f"Cumulative gain, {target} (test)")
+    fig, (ax,) = _figure(f"Cumulative gain, {target} ({window})")
     for name, (_, color, style) in curves.items():
         share, recall, _ = shapes[name]
         ax.plot(np.r_[0, share], np.r_[0, recall], color=color, linestyle=style, label=name)
@@ -346,7 +415,7 @@ def save_comparison_plots(target: str, test: pd.DataFrame, selections: dict[str,
     ax.legend(loc="lower right", fontsize=7)
     out.append((f"Cumulative gain, {target}", _save(fig, out_dir / f"gain_{target}.png")))
 
-    fig, axes = _figure(f"Score distributions by outcome, {target} (test)", columns=2)
+    fig, axes = _figure(f"Score distributions by outcome, {target} ({window})", columns=2)
     for ax, (name, column, xlabel, methods) in zip(axes, (
             ("model", f"p_{target}", f"model probability p_{target}", (MODEL_CAPACITY, MODEL_TUNED)),
             ("rules", "rules_points", "rule points", (RULES_OWN, RULES_TUNED)))):
@@ -388,7 +457,7 @@ class ComparisonOutcome:
     comparison: Comparison
     model: ModelRef
     scorecard: Scorecard
-    learned_scorecard: Scorecard
+    learned_scorecard: Scorecard | None
     learned: "LearnedScorecard | None"
     config: PipelineConfig
     data_dir: Path
@@ -534,6 +603,8 @@ def report_html(comparison: Comparison, model: ModelRef, scorecard: Scorecard,
     and the embedded plots, with the window and the economics it was measured with."""
     from leadq.report_html import format_value, render_report
 
+    if windows.get("evaluation") == "cross_validation":
+        return _lead_table_report_html(comparison, model, scorecard, config, windows, figures)
     intro = [
         f"Model {model.uri} (version {model.version}) against the scorecard "
         f"'{scorecard.name}' and a learned scorecard, on the test window "
@@ -576,6 +647,118 @@ def report_html(comparison: Comparison, model: ModelRef, scorecard: Scorecard,
     return render_report("leadq: learned scores against rules", intro, sections, notes)
 
 
+def _lead_table_report_html(comparison: Comparison, model: ModelRef, scorecard: Scorecard,
+                            config: PipelineConfig, windows: dict[str, str],
+                            figures: dict[str, list[tuple[str, Path]]]) -> str:
+    """`report_html` for a lead-level table: out-of-fold predictions over every lead."""
+    from leadq.report_html import format_value, render_report
+
+    learned = "and a learned scorecard " if (comparison.table["method"] == LEARNED).any() else ""
+    intro = [
+        f"Model {model.uri} (version {model.version}, candidate {windows.get('chosen', '?')}) against "
+        f"the scorecard '{scorecard.name}' {learned}on the lead-level table {windows.get('source', '?')}: "
+        f"out-of-fold predictions over all {windows.get('rows', '?')} leads, on the same "
+        f"{windows.get('folds', '?')} seeded stratified folds training used (each lead scored by a "
+        "model fitted on the other folds, calibrated across folds).",
+        f"Expected value = {config.value_per_conversion:g} per conversion passed - "
+        f"{config.cost_per_contact:g} per lead passed.",
+    ]
+    sections = []
+    for target in comparison.capacity:
+        rows = comparison.table[comparison.table["target"] == target]
+        s = comparison.summary[target]
+        first = rows.iloc[0]
+        paragraphs = [
+            f"{int(first['n']):,} leads, {int(first['positives']):,} conversions "
+            f"(base rate {format_value('base_rate', first['base_rate'])}).",
+            f"At the rules' capacity ({s['capacity']:,} leads passed) the model captures "
+            f"{format_value('recall', s['recall_model_same_capacity'])} of conversions against "
+            f"{format_value('recall', s['recall_rules'])} for the rules: "
+            f"{s['recall_gain']:+.0%} (95 % interval {s['recall_gain_lo']:+.0%} to "
+            f"{s['recall_gain_hi']:+.0%}).",
+        ]
+        sections.append((f"Target {target}", paragraphs, rows, figures.get(target, [])))
+    notes = [
+        "Each cell: the estimate over all leads (out of fold), then its 95 % bootstrap interval "
+        "(1,000 resamples of leads; thresholds and the model's fold fits held fixed).",
+        "recall = share of all conversions that were passed; lift = precision over the base rate.",
+        "model @ same capacity passes as many leads as the rules at their own threshold: the top k "
+        "of the pooled out-of-fold probabilities.",
+        "Tuned thresholds are cross-fitted: each fold's leads are passed at the expected-value "
+        "threshold chosen on the other folds' out-of-fold scores and labels, never their own; the "
+        "table shows the median of the per-fold thresholds.",
+        "The difference row is model @ same capacity minus rules @ own threshold, paired "
+        "on the same resamples.",
+    ]
+    return render_report("leadq: learned scores against rules", intro, sections, notes)
+
+
+def _lead_table_scored(config: PipelineConfig, path: Path | None, model: ModelRef, model_ref: str | None,
+                       targets: list[str], scorecard: Scorecard, learned_card: Scorecard | None,
+                       tracking_uri: str, progress: ProgressCallback | None = None
+                       ) -> tuple[pd.DataFrame, dict[str, str], Path, list[str]]:
+    """Out-of-fold rows of a lead-level table: (scored, description, file, warnings).
+
+    `scored` has `lead_id`, `window` ('test' throughout), `fold`, `label_<target>`,
+    `p_<target>` (rebuilt out-of-fold probabilities of the run's chosen candidate),
+    `rules_points` and, with `learned_card`, `learned_points`."""
+    from leadq.lead_table import (
+        load_lead_table,
+        model_lead_table_doc,
+        out_of_fold_probabilities,
+        score_lead_table_rules,
+    )
+    from leadq.tracking import client
+
+    if config.lead_table.timestamp_column:
+        raise BadInputError("config: compare on a lead table with a timestamp column (time split) is not "
+                            "supported; it compares on cross-validated lead tables")
+    warnings: list[str] = []
+    doc = model_lead_table_doc(model_ref, tracking_uri)
+    if doc is None:
+        raise BadInputError(f"{model.uri}: was trained on the three tables, but the config describes a "
+                            "lead-level table; pass --config with the model's own config")
+    table = load_lead_table(config, path)
+    warnings += table.report
+    target = table.target
+    if target not in targets:
+        raise BadInputError(f"{model.uri}: does not predict the config's target '{target}'")
+    if doc.get("sha256") and doc["sha256"] != table.doc["sha256"]:
+        warnings.append(f"{table.source}: differs from the table the model was trained on "
+                        f"({doc.get('source', '?')}, {doc.get('rows', '?')} rows): the out-of-fold "
+                        "predictions are rebuilt on this one")
+    if doc.get("feature_columns") and doc["feature_columns"] != table.doc["feature_columns"]:
+        warnings.append(f"{table.source}: its feature columns differ from the model's")
+    params = client(tracking_uri).get_run(model.run_id).data.params if model.run_id else {}
+    chosen = params.get(f"chosen.{target}")
+    if not chosen:
+        raise BadInputError(f"{model.uri}: its run records no chosen candidate (param 'chosen.{target}'); "
+                            "cannot rebuild the out-of-fold predictions")
+    p, fold = out_of_fold_probabilities(table, config, chosen, progress)
+    file = Path(table.source)
+    rules = score_lead_table_rules(config, file, scorecard).set_index("lead_id")["points"]
+    scored = pd.DataFrame({
+        "lead_id": table.ids.to_numpy(),
+        "window": "test",
+        "fold": fold,
+        f"label_{target}": table.y.astype(float),
+        f"p_{target}": p,
+        "rules_points": rules.reindex(table.ids).to_numpy(dtype=float),
+    })
+    if learned_card is not None:
+        learned = score_lead_table_rules(config, file, learned_card).set_index("lead_id")["points"]
+        scored["learned_points"] = learned.reindex(table.ids).to_numpy(dtype=float)
+    else:
+        warnings.append("learned scorecard: not fitted for a lead-level table (it needs snapshot windows "
+                        "and events); its row is left out (pass --learned FILE to compare one)")
+    description = {
+        "evaluation": "cross_validation", "folds": str(config.lead_table.cv_folds),
+        "rows": str(len(scored)), "positives": str(int(table.y.sum())), "source": table.source,
+        "chosen": chosen,
+    }
+    return scored, description, file, warnings
+
+
 def compare_to_dir(
     out: Path,
     model_ref: str | None = None,
@@ -593,6 +776,10 @@ def compare_to_dir(
     pipelines/rules/default.yaml; the config to the one logged with the model's run
     (`config_path` replaces it); the data folder to the one logged with the run (`data_dir`
     replaces it). Without `learned_path` a learned scorecard is fitted on the training window.
+
+    With a lead-level table config (a `lead_table` section), `data_dir` is the table's file
+    (default `lead_table.path`) and the comparison runs on rebuilt out-of-fold predictions with
+    cross-fitted tuned thresholds (see the module docstring); no learned scorecard is fitted.
     """
     import mlflow
 
@@ -626,30 +813,44 @@ def compare_to_dir(
         config = logged
     else:
         raise BadInputError(f"{model.uri}: its run has no {CONFIG_ARTIFACT}; pass --config FILE")
-    folder = _data_dir(data_dir, logged if config_path is None else None, config)
-    targets = [t for t in config.targets if t in artifacts.targets]
+    lead_table = config.lead_table is not None
+    if lead_table:
+        targets = [t for t in config.targets[:1] if t in artifacts.targets]
+    else:
+        folder = _data_dir(data_dir, logged if config_path is None else None, config)
+        targets = [t for t in config.targets if t in artifacts.targets]
     if not targets:
         raise BadInputError(f"{model.uri}: predicts {artifacts.targets}, none of the config's targets "
                             f"{config.targets}")
 
-    report("rebuilding the snapshot windows", 1)
-    data = load_data(folder, config.data.mapping)
-    labelled, split = label_windows(data, config)
     learned = None
-    if learned_card is None:
-        report("fitting the learned scorecard on the training window", 2)
-        learned = fit_learned_scorecard(data, labelled, config, reference=scorecard)
-        learned_card = learned.scorecard
-    report("scoring validation and test examples", 3)
-    scored = _scored_examples(data, labelled, artifacts, targets, scorecard, learned_card)
-    warnings = _check_rebuilt_window(scored, targets, model.run_id, uri)
+    if lead_table:
+        report("rebuilding the out-of-fold predictions of the lead table", 1)
+        scored, windows, folder, warnings = _lead_table_scored(
+            config, data_dir, model, model_ref, targets, scorecard, learned_card, uri)
+        warnings += _check_rebuilt_window(scored, targets, model.run_id, uri)
+        tuning = "cross_fold"
+    else:
+        report("rebuilding the snapshot windows", 1)
+        data = load_data(folder, config.data.mapping)
+        labelled, split = label_windows(data, config)
+        if learned_card is None:
+            report("fitting the learned scorecard on the training window", 2)
+            learned = fit_learned_scorecard(data, labelled, config, reference=scorecard)
+            learned_card = learned.scorecard
+        report("scoring validation and test examples", 3)
+        scored = _scored_examples(data, labelled, artifacts, targets, scorecard, learned_card)
+        warnings = _check_rebuilt_window(scored, targets, model.run_id, uri)
+        windows = split.summary()
+        tuning = "validation"
 
     report("comparing with bootstrap intervals", 4)
     comparison = compare_scored(
-        scored, targets, scorecard.thresholds, learned_card.thresholds,
+        scored, targets, scorecard.thresholds,
+        learned_card.thresholds if learned_card is not None else None,
         config.value_per_conversion, config.cost_per_contact, n_boot=n_boot, seed=config.seed,
+        tuning=tuning,
     )
-    windows = split.summary()
 
     report("writing the report", 5)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -661,10 +862,12 @@ def compare_to_dir(
             rows = comparison.table[comparison.table["target"] == target]
             figures[target] = save_comparison_plots(
                 target, test.reset_index(drop=True), comparison.selections[target], tmp,
-                dict(zip(rows["method"], rows["threshold"])))
+                dict(zip(rows["method"], rows["threshold"])),
+                window="out of fold" if lead_table else "test")
         comparison.table.to_csv(tmp / "comparison.csv", index=False)
-        learned_yaml = learned.to_yaml() if learned is not None else yaml_dump(learned_card)
-        (tmp / "learned_scorecard.yaml").write_text(learned_yaml, encoding="utf-8")
+        if learned_card is not None:
+            learned_yaml = learned.to_yaml() if learned is not None else yaml_dump(learned_card)
+            (tmp / "learned_scorecard.yaml").write_text(learned_yaml, encoding="utf-8")
         (tmp / "report.html").write_text(
             report_html(comparison, model, scorecard, config, windows, figures), encoding="utf-8")
 
@@ -677,14 +880,19 @@ def compare_to_dir(
                     "leadq.model_version": model.version, "leadq.model_run_id": model.run_id or "",
                     "leadq.scorecard": scorecard.name,
                 })
+                learned_params = {} if learned_card is None else {
+                    "learned.mql": str(learned_card.thresholds.mql),
+                    "learned.sql": str(learned_card.thresholds.sql),
+                }
                 mlflow.log_params({
-                    "data.dir": str(folder), "n_boot": str(n_boot), "capacity": "overall top-k",
+                    ("lead_table.path" if lead_table else "data.dir"): str(folder)[:6000],
+                    "n_boot": str(n_boot), "capacity": "overall top-k",
+                    "threshold_tuning": tuning,
                     "value_per_conversion": str(config.value_per_conversion),
                     "cost_per_contact": str(config.cost_per_contact),
                     "rules.mql": str(scorecard.thresholds.mql), "rules.sql": str(scorecard.thresholds.sql),
-                    "learned.mql": str(learned_card.thresholds.mql),
-                    "learned.sql": str(learned_card.thresholds.sql),
-                    **{f"split.{k}": v for k, v in windows.items()},
+                    **learned_params,
+                    **{f"split.{k}": str(v)[:6000] for k, v in windows.items()},
                 })
                 mlflow.log_metrics(_metrics_for_mlflow(comparison))
                 mlflow.log_text(config_to_yaml(config), CONFIG_ARTIFACT)
@@ -724,7 +932,9 @@ def describe(outcome: ComparisonOutcome) -> list[str]:
     for target in outcome.comparison.capacity:
         rows = table[table["target"] == target]
         first = rows.iloc[0]
-        lines.append(f"{target}: {int(first['n']):,} test examples, {int(first['positives']):,} "
+        kind = ("leads (out of fold)" if outcome.windows.get("evaluation") == "cross_validation"
+                else "test examples")
+        lines.append(f"{target}: {int(first['n']):,} {kind}, {int(first['positives']):,} "
                      f"conversions (base rate {format_value('base_rate', first['base_rate'])})")
         cells = [["", "threshold", *(m.replace("_", " ") for m in SHOWN)]]
         for _, row in rows.iterrows():

@@ -21,7 +21,9 @@ Library entry points (plain functions over a config and a path):
   this is what `leadq compare` and notebooks call to get a lead table's rows;
 - `train_lead_table(config, path=None, ...) -> TrainingOutcome`: the `leadq train` step;
 - `predict_lead_table(path, model_ref, ...)` and `predict_lead_table_to_file(...)`: `leadq predict`;
-- `score_lead_table_rules(config, path, scorecard)`: `leadq rules score` on a lead table.
+- `score_lead_table_rules(config, path, scorecard)`: `leadq rules score` on a lead table;
+- `cv_folds(y, n_folds, seed)` and `out_of_fold_probabilities(table, config, chosen)`: the
+  training folds and a run's calibrated out-of-fold probabilities, rebuilt (`leadq compare`).
 """
 
 import hashlib
@@ -539,3 +541,51 @@ def score_lead_table_rules(config: PipelineConfig, path: str | Path | None, scor
         "points": points,
         "stage": route(points, scorecard.thresholds),
     })
+
+
+def cv_folds(y: np.ndarray, n_folds: int, seed: int) -> list:
+    """The fixed seeded stratified folds `leadq.train.train_cross_validated` splits a lead table
+    into: (fit rows, scored rows) pairs, the same for every run on the same table and config."""
+    from sklearn.model_selection import StratifiedKFold
+
+    return list(StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+                .split(np.zeros(len(y)), y))
+
+
+def out_of_fold_probabilities(table: LeadTable, config: PipelineConfig, chosen: str,
+                              progress: Callable[[str, int, int], None] | None = None
+                              ) -> tuple[np.ndarray, np.ndarray]:
+    """The calibrated out-of-fold probabilities training measured a lead-table model on, rebuilt.
+
+    Candidate `chosen` (the run's `chosen.<target>` param) is refitted on each training fold
+    of `cv_folds` (`config.lead_table.cv_folds`, `config.seed`) and scored on the fold left out
+    (`leadq.train._decision_scores`), then calibrated across folds with
+    `leadq.train.cross_calibrate`, exactly as `train_cross_validated` does. Same table and config
+    give the probabilities behind the run's `test_*` metrics. Returns (p, fold index per row).
+    """
+    from sklearn.base import clone
+    from threadpoolctl import threadpool_limits
+
+    from leadq.candidates import build_candidates
+    from leadq.train import _decision_scores, cross_calibrate
+
+    if table.y is None:
+        raise BadInputError(f"{table.source}: out-of-fold predictions need the label column")
+    candidates = build_candidates(table.spec, config.candidates, config.seed)
+    if chosen not in candidates:
+        raise BadInputError(f"candidate '{chosen}' the model was trained with is not enabled in the "
+                            f"config (enabled: {', '.join(candidates) or 'none'})")
+    y = table.y.astype(float)
+    n_folds = _section(config).cv_folds
+    folds = cv_folds(y, n_folds, config.seed)
+    X = table.features[table.spec.feature_columns()]
+    scores = np.empty(len(y))
+    fold_of = np.empty(len(y), dtype=int)
+    with threadpool_limits(limits=config.candidates.threads, user_api="openmp"):
+        for k, (fit_rows, score_rows) in enumerate(folds):
+            if progress is not None:
+                progress(f"{table.target}: refitting {chosen}, fold {k + 1} of {n_folds}", k, n_folds)
+            model = clone(candidates[chosen]).fit(X.iloc[fit_rows], y[fit_rows])
+            scores[score_rows] = _decision_scores(model, X.iloc[score_rows])
+            fold_of[score_rows] = k
+    return cross_calibrate(scores, y, folds, config.candidates.calibration), fold_of
