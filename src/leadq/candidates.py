@@ -35,19 +35,16 @@ class CategoryNormalizer(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Normalised labels as an object array of the same shape."""
         frame = pd.DataFrame(X).astype(object)
-        out = frame.map(_normalise_label)
-        return out.to_numpy(dtype=object)
+        out = {}
+        for column in frame.columns:
+            values = frame[column]
+            text = values.astype(str).str.replace(r"\s+", " ", regex=True).str.strip().str.lower()
+            out[column] = text.where(values.notna() & (text != ""), MISSING_LEVEL)
+        return pd.DataFrame(out, index=frame.index).to_numpy(dtype=object)
 
     def get_feature_names_out(self, input_features=None):
         """Same names as the input."""
         return np.asarray(input_features, dtype=object)
-
-
-def _normalise_label(value) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return MISSING_LEVEL
-    text = " ".join(str(value).split()).lower()
-    return text or MISSING_LEVEL
 
 
 def signed_log1p(x):
