@@ -2,6 +2,7 @@
 
 import sys
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -59,6 +60,20 @@ MappingOpt = Annotated[
 ]
 
 
+class Engine(str, Enum):
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+EngineOpt = Annotated[
+    Engine, typer.Option("--engine", help="duckdb (in process) or spark (needs the 'spark' extra).")
+]
+SparkMasterOpt = Annotated[
+    Optional[str],
+    typer.Option("--spark-master", help="Spark master URL for --engine spark (default: spark-submit's, else local[2])."),
+]
+
+
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Pipeline config YAML (default: built-in).")]
 TrackingOpt = Annotated[
     Optional[str], typer.Option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///models/mlflow.db).")
@@ -86,12 +101,14 @@ def features(
     as_of: Annotated[str, typer.Option("--as-of", help="Cutoff: only events strictly before it count.")],
     out: Annotated[Path, typer.Option("--out", help="Output file, .csv or .parquet.")],
     mapping: MappingOpt = None,
+    engine: EngineOpt = Engine.duckdb,
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Write one feature vector per open lead as of a cutoff."""
     from leadq.pipeline_features import features_to_file
 
     with user_errors():
-        n_rows, report = features_to_file(data, as_of, out, mapping)
+        n_rows, report = features_to_file(data, as_of, out, mapping, engine=engine.value, spark_master=spark_master)
     _print_report(report)
     typer.echo(f"{n_rows:,} leads with features as of {as_of} written to {out}")
 
@@ -206,6 +223,8 @@ def predict(
     tracking_uri: TrackingOpt = None,
     mapping: MappingOpt = None,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1, help="Leads scored per chunk.")] = 100_000,
+    engine: EngineOpt = Engine.duckdb,
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Score every open lead with a registered model; write the table and a drift report."""
     from leadq.mapping import DataMapping
@@ -217,7 +236,13 @@ def predict(
     with user_errors(), _chunk_progress() as progress:
         data_mapping = load_yaml_model(mapping, DataMapping) if mapping else None
         cutoff = parse_timestamp(as_of) if as_of else None
-        summary = predict_to_file(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows, progress)
+        if engine is Engine.spark:
+            from leadq.spark_predict import predict_to_file_spark
+
+            summary = predict_to_file_spark(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows,
+                                            spark_master)
+        else:
+            summary = predict_to_file(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows, progress)
     _print_report(summary.warnings)
     _print_prediction(summary)
 

@@ -26,15 +26,38 @@ def features_to_file(
     out: Path,
     mapping_path: Path | None = None,
     spec: FeatureSpec | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> tuple[int, list[str]]:
     """Build features for every open lead as of `as_of` and write them to `out`.
 
+    `engine` "spark" builds them with `leadq.spark_engine` (the same features) on the active
+    SparkSession, else one on `spark_master` (None: spark-submit's master, else local[2]).
     Returns the number of rows written and the data report (rows dropped and why).
     """
     cutoff = parse_timestamp(as_of)
     mapping = load_yaml_model(mapping_path, DataMapping) if mapping_path else DataMapping()
+    if engine == "spark":
+        return _features_to_file_spark(data_dir, cutoff, out, mapping, spec, spark_master)
+    if engine != "duckdb":
+        raise BadInputError(f"--engine: '{engine}' is not one of duckdb, spark")
     data = load_data(data_dir, mapping)
     spec = infer_attribute_spec(data, spec or FeatureSpec())
     table = build_features(data, spec, cutoff)
+    write_table(table, out)
+    return len(table), data.report
+
+
+def _features_to_file_spark(data_dir: Path, cutoff, out: Path, mapping: DataMapping, spec: FeatureSpec | None,
+                            spark_master: str | None) -> tuple[int, list[str]]:
+    from leadq.spark_engine import build_features_spark, job_session, load_spark_tables
+
+    if Path(out).suffix.lower() not in (".csv", ".parquet"):  # before starting Spark
+        raise BadInputError(f"{out}: output must end in .csv or .parquet")
+    with job_session(spark_master) as spark:
+        data = load_spark_tables(spark, Path(data_dir), mapping)
+        spec = infer_attribute_spec(data, spec or FeatureSpec())
+        # Collected to the driver and written as one file (atomically), like the DuckDB engine's.
+        table = build_features_spark(spark, spec, cutoff)
     write_table(table, out)
     return len(table), data.report

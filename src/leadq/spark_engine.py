@@ -29,7 +29,11 @@ import hashlib
 import os
 import re
 import shutil
+import sys
 import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
@@ -76,7 +80,7 @@ def _cores(master: str) -> int:
 
 
 def spark_session(
-    master: str = "local[2]",
+    master: str | None = "local[2]",
     app_name: str = "leadq",
     shuffle_partitions: int | None = None,
     driver_memory: str | None = None,
@@ -84,6 +88,7 @@ def spark_session(
 ):
     """A SparkSession in UTC, with modest shuffle partitions (4 per core) for local mode.
 
+    `master` None means spark-submit's `--master` when launched by spark-submit, else local[2].
     `driver_memory` (e.g. "4g") only takes effect when this call starts the JVM; `conf` adds any
     other Spark settings. An existing session is reused (its runtime settings updated).
     """
@@ -92,7 +97,13 @@ def spark_session(
 
     if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
         raise BadInputError(MISSING_JAVA)
-    partitions = shuffle_partitions or max(2, 4 * _cores(master))
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+    if master is None and not _launched_by_spark_submit():
+        master = "local[2]"
+    if master is not None and master.startswith("local"):
+        # Local Python workers run the driver's interpreter (Spark's default is `python3` on PATH).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    partitions = shuffle_partitions or max(2, 4 * _cores(master or ""))
     settings = {
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(partitions),
@@ -103,7 +114,9 @@ def spark_session(
     if driver_memory:
         settings["spark.driver.memory"] = driver_memory
     settings.update(conf or {})
-    builder = SparkSession.builder.master(master).appName(app_name)
+    builder = SparkSession.builder.appName(app_name)
+    if master is not None:
+        builder = builder.master(master)
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
@@ -111,6 +124,29 @@ def spark_session(
                 "spark.sql.execution.arrow.pyspark.enabled"):
         spark.conf.set(key, settings[key])
     return spark
+
+
+def _launched_by_spark_submit() -> bool:
+    """True in a driver started by spark-submit (its JVM is already up, with the master set)."""
+    return bool(os.environ.get("PYSPARK_GATEWAY_PORT"))
+
+
+@contextmanager
+def job_session(master: str | None = None, conf: dict[str, str] | None = None) -> Iterator[Any]:
+    """The active SparkSession if there is one (left running, settings untouched), else a new
+    one from `spark_session(master, conf=conf)`, stopped when the block ends."""
+    _pyspark()
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        yield active
+        return
+    spark = spark_session(master, conf=conf)
+    try:
+        yield spark
+    finally:
+        spark.stop()
 
 
 # --- loading and validation ----------------------------------------------------------------------

@@ -1,0 +1,73 @@
+"""`--engine spark` gives the in-process results: the same features file and the same scores.
+
+One local SparkSession serves the module; the commands find it active and reuse it (as they
+would reuse spark-submit's), so the JVM starts once.
+"""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'leadq[spark]')")
+if not shutil.which("java"):
+    pytest.skip("no Java runtime on PATH (the Spark engine needs Java 17+)", allow_module_level=True)
+
+from leadq.cli import app  # noqa: E402
+from leadq.spark_engine import spark_session  # noqa: E402
+
+runner = CliRunner()
+AS_OF = "2026-06-01"
+
+
+@pytest.fixture(scope="module")
+def spark():
+    session = spark_session(
+        master="local[2]", app_name="leadq-predict-tests", shuffle_partitions=1,
+        conf={"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+              "spark.sql.adaptive.enabled": "false"},
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def _run(args):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_predict_on_spark_gives_the_in_process_scores(spark, trained, tmp_path):
+    common = ["--data", str(trained.data_dir), "--as-of", AS_OF, "--tracking-uri", trained.tracking_uri]
+    _run(["predict", *common, "--out", str(tmp_path / "duck.parquet")])
+    done = _run(["predict", *common, "--out", str(tmp_path / "spark.parquet"), "--engine", "spark"])
+    assert "leads scored" in done.stdout
+    want = pd.read_parquet(tmp_path / "duck.parquet")
+    got = pd.read_parquet(tmp_path / "spark.parquet")
+    assert list(got.columns) == list(want.columns)
+    assert len(got) == len(want) > 100
+    assert list(got["lead_id"]) == list(want["lead_id"])
+    for name in [c for c in want.columns if c.startswith("p_")]:
+        assert got[name].isna().any() == want[name].isna().any()
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=0, equal_nan=True, err_msg=name)
+    for name in ("current_stage", "score", "stage", "reasons", "model_name", "model_version", "as_of"):
+        assert list(got[name]) == list(want[name]), name
+    assert (tmp_path / "spark.parquet.report.json").is_file()
+    assert spark.getActiveSession() is not None  # the command left the caller's session running
+
+
+def test_features_on_spark_gives_the_duckdb_file(spark, trained, tmp_path):
+    common = ["features", "--data", str(trained.data_dir), "--as-of", AS_OF]
+    _run([*common, "--out", str(tmp_path / "duck.parquet")])
+    _run([*common, "--out", str(tmp_path / "spark.parquet"), "--engine", "spark"])
+    want = pd.read_parquet(tmp_path / "duck.parquet")
+    got = pd.read_parquet(tmp_path / "spark.parquet")
+    assert list(got.columns) == list(want.columns) and list(got["lead_id"]) == list(want["lead_id"])
+    numeric = want.select_dtypes("number").columns
+    np.testing.assert_allclose(got[numeric], want[numeric], rtol=1e-9, atol=0, equal_nan=True)
+    other = [c for c in want.columns if c not in numeric]
+    assert got[other].astype(object).where(got[other].notna(), None).equals(
+        want[other].astype(object).where(want[other].notna(), None))
