@@ -45,8 +45,6 @@ def child(args) -> dict:
     else:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        from leadq.split import WINDOWS  # noqa: F401  (same split code path is not needed here)
-
         numeric = spec.numeric_columns()
         detail = {}
         for target in config.targets:

@@ -26,7 +26,6 @@ thresholds use. Test labels are never read.
 """
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -123,6 +123,49 @@ def _drift_report(scored: pd.DataFrame, features_sample: pd.DataFrame, reference
     return psi, warnings
 
 
+def score_header(funnel: list[str]) -> list[str]:
+    """The output columns for a model predicting the targets in `funnel` order."""
+    return ["lead_id", "current_stage", *[f"p_{t}" for t in funnel], "score", "stage", "reasons",
+            "model_name", "model_version", "as_of", "scored_at"]
+
+
+def finish_scores(scored: pd.DataFrame, funnel: list[str], artifacts, model: tuple[str, str, str],
+                  as_of: pd.Timestamp, scored_at: str, feature_sample: pd.DataFrame,
+                  warnings: list[str], engine: str = "duckdb") -> tuple[pd.DataFrame, dict, list[str]]:
+    """Score, routing and model columns for scored leads (`lead_id`, `current_stage`, the
+    `p_<target>` columns already masked, `reasons`), and the drift report.
+
+    `model` is (registered name, model URI, version).
+    """
+    name, model_uri, version = model
+    score_target = funnel[-1]
+    last = scored[f"p_{score_target}"]
+    scored["score"] = np.where(last.isna(), 100, np.round(100 * last.fillna(0))).astype(int)
+    scored["stage"] = _route(scored, funnel, artifacts.thresholds)
+    scored["model_name"] = name or model_uri
+    scored["model_version"] = version
+    scored["as_of"] = as_of.isoformat()
+    scored["scored_at"] = scored_at
+    scored = scored[score_header(funnel)]
+    raw_scores = scored[f"p_{score_target}"].fillna(1.0)
+    psi, drift_warnings = _drift_report(scored.assign(**{f"p_{score_target}": raw_scores}),
+                                        feature_sample, artifacts.reference, f"p_{score_target}")
+    warnings = [*warnings, *drift_warnings]
+    report = {
+        "leads_scored": int(len(scored)),
+        "as_of": as_of.isoformat(),
+        "scored_at": scored_at,
+        "model_uri": model_uri,
+        "model_version": version,
+        "engine": engine,
+        "stage_share": {s: float(v) for s, v in scored["stage"].value_counts(normalize=True).items()},
+        "psi": psi,
+        "psi_warning_level": PSI_WARNING,
+        "warnings": warnings,
+    }
+    return scored, report, warnings
+
+
 def predict_leads(
     data: LoadedData,
     model_ref: str | None,
@@ -187,37 +230,12 @@ def predict_leads(
         samples.append(features[[c for c in artifacts.reference.get("features", {}) if c in features]])
         if progress:
             progress(min(start + chunk_rows, total), total)
-    p_cols = [f"p_{t}" for t in funnel]
-    header = ["lead_id", "current_stage", *p_cols, "score", "stage", "reasons", "model_name",
-              "model_version", "as_of", "scored_at"]
     if not chunks:
-        return pd.DataFrame(columns=header), {"leads_scored": 0, "as_of": as_of.isoformat()}, warnings
+        return (pd.DataFrame(columns=score_header(funnel)), {"leads_scored": 0, "as_of": as_of.isoformat()},
+                warnings)
     scored = pd.concat(chunks, ignore_index=True)
-    last = scored[f"p_{score_target}"]
-    scored["score"] = np.where(last.isna(), 100, np.round(100 * last.fillna(0))).astype(int)
-    scored["stage"] = _route(scored, funnel, artifacts.thresholds)
-    scored["model_name"] = name or model_uri
-    scored["model_version"] = version
-    scored["as_of"] = as_of.isoformat()
-    scored["scored_at"] = scored_at
-    scored = scored[header]
-    raw_scores = scored[f"p_{score_target}"].fillna(1.0)
-    psi, drift_warnings = _drift_report(scored.assign(**{f"p_{score_target}": raw_scores}),
-                                        pd.concat(samples, ignore_index=True), artifacts.reference,
-                                        f"p_{score_target}")
-    warnings += drift_warnings
-    report = {
-        "leads_scored": int(len(scored)),
-        "as_of": as_of.isoformat(),
-        "scored_at": scored_at,
-        "model_uri": model_uri,
-        "model_version": version,
-        "stage_share": {s: float(v) for s, v in scored["stage"].value_counts(normalize=True).items()},
-        "psi": psi,
-        "psi_warning_level": PSI_WARNING,
-        "warnings": warnings,
-    }
-    return scored, report, warnings
+    return finish_scores(scored, funnel, artifacts, (name, model_uri, version), as_of, scored_at,
+                         pd.concat(samples, ignore_index=True), warnings)
 
 
 def predict_to_file(

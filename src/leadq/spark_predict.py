@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 
 from leadq.contract import STAGE_ORDER
-from leadq.drift import PSI_WARNING
 from leadq.errors import BadInputError, ModelNotFoundError
 from leadq.features import to_utc
 from leadq.io import atomic_path, write_table
@@ -38,10 +37,10 @@ from leadq.predict import (
     OPTIONAL_COLUMN_USERS,
     STALE_AFTER,
     PredictionSummary,
-    _drift_report,
     _funnel,
-    _route,
+    finish_scores,
     parse_model_ref,
+    score_header,
 )
 from leadq.reasons import feature_contributions, top_reasons
 
@@ -126,11 +125,9 @@ def predict_leads_spark(
     collected["lead_id"] = collected["lead_id"].astype(str)
 
     # Driver: mask reached stages, reasons (as leadq.predict does per chunk), routing, drift.
-    p_cols = [f"p_{t}" for t in funnel]
-    header = ["lead_id", "current_stage", *p_cols, "score", "stage", "reasons", "model_name",
-              "model_version", "as_of", "scored_at"]
     if collected.empty:
-        return pd.DataFrame(columns=header), {"leads_scored": 0, "as_of": as_of.isoformat()}, warnings
+        return (pd.DataFrame(columns=score_header(funnel)), {"leads_scored": 0, "as_of": as_of.isoformat()},
+                warnings)
     rank = {s: i for i, s in enumerate(["lead", *STAGE_ORDER])}
     current = collected["current_stage"].map(rank).fillna(0).to_numpy()
     scored = collected[["lead_id", "current_stage"]].copy()
@@ -144,32 +141,9 @@ def predict_leads_spark(
         contributions = feature_contributions(pipeline, part, columns)
         reasons.append(top_reasons(contributions, part[columns]).to_numpy())
     scored["reasons"] = np.concatenate(reasons)
-    last = scored[f"p_{score_target}"]
-    scored["score"] = np.where(last.isna(), 100, np.round(100 * last.fillna(0))).astype(int)
-    scored["stage"] = _route(scored, funnel, artifacts.thresholds)
-    scored["model_name"] = name or model_uri
-    scored["model_version"] = version
-    scored["as_of"] = as_of.isoformat()
-    scored["scored_at"] = scored_at
-    scored = scored[header]
     sample = collected[[c for c in artifacts.reference.get("features", {}) if c in collected]]
-    raw_scores = scored[f"p_{score_target}"].fillna(1.0)
-    psi, drift_warnings = _drift_report(scored.assign(**{f"p_{score_target}": raw_scores}), sample,
-                                        artifacts.reference, f"p_{score_target}")
-    warnings += drift_warnings
-    report = {
-        "leads_scored": int(len(scored)),
-        "as_of": as_of.isoformat(),
-        "scored_at": scored_at,
-        "model_uri": model_uri,
-        "model_version": version,
-        "engine": "spark",
-        "stage_share": {s: float(v) for s, v in scored["stage"].value_counts(normalize=True).items()},
-        "psi": psi,
-        "psi_warning_level": PSI_WARNING,
-        "warnings": warnings,
-    }
-    return scored, report, warnings
+    return finish_scores(scored, funnel, artifacts, (name, model_uri, version), as_of, scored_at, sample,
+                         warnings, engine="spark")
 
 
 def predict_to_file_spark(
