@@ -78,8 +78,10 @@ def _funnel(targets: list[str]) -> list[str]:
     return known + [t for t in targets if t not in known]
 
 
-def _check_spec_needs(data: LoadedData, spec, present_event_columns: set[str]) -> None:
-    leads_columns = set(data.con.execute("SELECT * FROM leads LIMIT 0").df().columns)
+def check_spec_needs(data, leads_columns: set[str], spec, present_event_columns: set[str]) -> None:
+    """One line naming the first column the model's feature spec needs and the data lacks.
+
+    `data` is any loaded-tables object with `sources` and `count(table)` (DuckDB or Spark)."""
     for name in [*spec.numeric_attributes, *spec.categorical_attributes]:
         if name not in leads_columns:
             raise BadInputError(
@@ -194,8 +196,9 @@ def predict_leads(
         except OSError as exc:  # pragma: no cover - a store whose files were removed
             raise ModelNotFoundError(f"model '{model_uri}' cannot be loaded: {exc}") from None
     spec = artifacts.spec
-    _check_spec_needs(data, spec, present_event_columns if present_event_columns is not None
-                      else set(OPTIONAL_COLUMN_USERS))
+    leads_columns = set(data.con.execute("SELECT * FROM leads LIMIT 0").df().columns)
+    present = set(OPTIONAL_COLUMN_USERS) if present_event_columns is None else present_event_columns
+    check_spec_needs(data, leads_columns, spec, present)
     if as_of is None:
         latest = data.con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
         as_of = to_utc(latest) if latest is not None else data.clock

@@ -38,30 +38,12 @@ from leadq.predict import (
     STALE_AFTER,
     PredictionSummary,
     _funnel,
+    check_spec_needs,
     finish_scores,
     parse_model_ref,
     score_header,
 )
 from leadq.reasons import feature_contributions, top_reasons
-
-
-def _check_spec_needs_spark(loaded, spec, present_event_columns: set[str]) -> None:
-    """`leadq.predict._check_spec_needs` on the Spark views (same messages)."""
-    leads_columns = set(loaded.spark.table("leads").columns)
-    for name in [*spec.numeric_attributes, *spec.categorical_attributes]:
-        if name not in leads_columns:
-            raise BadInputError(
-                f"{loaded.sources['leads']}: column '{name}' is needed by the model's feature spec but "
-                f"missing in all {loaded.count('leads')} rows"
-            )
-    features = spec.feature_columns()
-    for column, prefixes in OPTIONAL_COLUMN_USERS.items():
-        needed = any(f.startswith(p) for f in features for p in prefixes)
-        if needed and column not in present_event_columns and loaded.count("events"):
-            raise BadInputError(
-                f"{loaded.sources['events']}: column '{column}' is needed by the model's feature spec but "
-                f"missing in all {loaded.count('events')} rows"
-            )
 
 
 def predict_leads_spark(
@@ -95,8 +77,8 @@ def predict_leads_spark(
         except OSError as exc:  # pragma: no cover - a store whose files were removed
             raise ModelNotFoundError(f"model '{model_uri}' cannot be loaded: {exc}") from None
     spec = artifacts.spec
-    _check_spec_needs_spark(loaded, spec, present_event_columns if present_event_columns is not None
-                            else set(OPTIONAL_COLUMN_USERS))
+    present = set(OPTIONAL_COLUMN_USERS) if present_event_columns is None else present_event_columns
+    check_spec_needs(loaded, set(loaded.spark.table("leads").columns), spec, present)
     if as_of is None:
         latest = spark.sql("SELECT max(unix_micros(ts)) AS us FROM events").collect()[0]["us"]
         as_of = pd.Timestamp(int(latest), unit="us", tz="UTC") if latest is not None else loaded.clock
