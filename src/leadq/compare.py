@@ -596,12 +596,36 @@ def _metrics_for_mlflow(comparison: Comparison) -> dict[str, float]:
     return out
 
 
+def _target_sections(comparison: Comparison, figures: dict[str, list[tuple[str, Path]]],
+                     population: str) -> list:
+    """One report section per target: its population, the same-capacity headline, its rows and
+    plots. `population` describes the rows, with `{positives}` for the conversion count."""
+    from leadq.report_html import format_value
+
+    sections = []
+    for target in comparison.capacity:
+        rows = comparison.table[comparison.table["target"] == target]
+        s = comparison.summary[target]
+        first = rows.iloc[0]
+        paragraphs = [
+            f"{int(first['n']):,} " + population.format(positives=f"{int(first['positives']):,}")
+            + f" (base rate {format_value('base_rate', first['base_rate'])}).",
+            f"At the rules' capacity ({s['capacity']:,} leads passed) the model captures "
+            f"{format_value('recall', s['recall_model_same_capacity'])} of conversions against "
+            f"{format_value('recall', s['recall_rules'])} for the rules: "
+            f"{s['recall_gain']:+.0%} (95 % interval {s['recall_gain_lo']:+.0%} to "
+            f"{s['recall_gain_hi']:+.0%}).",
+        ]
+        sections.append((f"Target {target}", paragraphs, rows, figures.get(target, [])))
+    return sections
+
+
 def report_html(comparison: Comparison, model: ModelRef, scorecard: Scorecard,
                 config: PipelineConfig, windows: dict[str, str],
                 figures: dict[str, list[tuple[str, Path]]]) -> str:
     """The self-contained HTML report: per target the table (the rows of `comparison.csv`)
     and the embedded plots, with the window and the economics it was measured with."""
-    from leadq.report_html import format_value, render_report
+    from leadq.report_html import render_report
 
     if windows.get("evaluation") == "cross_validation":
         return _lead_table_report_html(comparison, model, scorecard, config, windows, figures)
@@ -616,21 +640,8 @@ def report_html(comparison: Comparison, model: ModelRef, scorecard: Scorecard,
         f"Expected value = {config.value_per_conversion:g} per conversion passed - "
         f"{config.cost_per_contact:g} per lead passed.",
     ]
-    sections = []
-    for target in comparison.capacity:
-        rows = comparison.table[comparison.table["target"] == target]
-        s = comparison.summary[target]
-        first = rows.iloc[0]
-        paragraphs = [
-            f"{int(first['n']):,} test examples, {int(first['positives']):,} conversions within "
-            f"{config.horizon_days} days (base rate {format_value('base_rate', first['base_rate'])}).",
-            f"At the rules' capacity ({s['capacity']:,} leads passed) the model captures "
-            f"{format_value('recall', s['recall_model_same_capacity'])} of conversions against "
-            f"{format_value('recall', s['recall_rules'])} for the rules: "
-            f"{s['recall_gain']:+.0%} (95 % interval {s['recall_gain_lo']:+.0%} to "
-            f"{s['recall_gain_hi']:+.0%}).",
-        ]
-        sections.append((f"Target {target}", paragraphs, rows, figures.get(target, [])))
+    sections = _target_sections(comparison, figures, f"test examples, {{positives}} conversions within "
+                                f"{config.horizon_days} days")
     notes = [
         "Each cell: the estimate on the test window, then its 95 % bootstrap interval "
         "(1,000 resamples of leads; a lead's rows at all test cutoffs are drawn together; "
@@ -651,7 +662,7 @@ def _lead_table_report_html(comparison: Comparison, model: ModelRef, scorecard: 
                             config: PipelineConfig, windows: dict[str, str],
                             figures: dict[str, list[tuple[str, Path]]]) -> str:
     """`report_html` for a lead-level table: out-of-fold predictions over every lead."""
-    from leadq.report_html import format_value, render_report
+    from leadq.report_html import render_report
 
     learned = "and a learned scorecard " if (comparison.table["method"] == LEARNED).any() else ""
     intro = [
@@ -663,21 +674,7 @@ def _lead_table_report_html(comparison: Comparison, model: ModelRef, scorecard: 
         f"Expected value = {config.value_per_conversion:g} per conversion passed - "
         f"{config.cost_per_contact:g} per lead passed.",
     ]
-    sections = []
-    for target in comparison.capacity:
-        rows = comparison.table[comparison.table["target"] == target]
-        s = comparison.summary[target]
-        first = rows.iloc[0]
-        paragraphs = [
-            f"{int(first['n']):,} leads, {int(first['positives']):,} conversions "
-            f"(base rate {format_value('base_rate', first['base_rate'])}).",
-            f"At the rules' capacity ({s['capacity']:,} leads passed) the model captures "
-            f"{format_value('recall', s['recall_model_same_capacity'])} of conversions against "
-            f"{format_value('recall', s['recall_rules'])} for the rules: "
-            f"{s['recall_gain']:+.0%} (95 % interval {s['recall_gain_lo']:+.0%} to "
-            f"{s['recall_gain_hi']:+.0%}).",
-        ]
-        sections.append((f"Target {target}", paragraphs, rows, figures.get(target, [])))
+    sections = _target_sections(comparison, figures, "leads, {positives} conversions")
     notes = [
         "Each cell: the estimate over all leads (out of fold), then its 95 % bootstrap interval "
         "(1,000 resamples of leads; thresholds and the model's fold fits held fixed).",

@@ -78,6 +78,14 @@ def _funnel(targets: list[str]) -> list[str]:
     return known + [t for t in targets if t not in known]
 
 
+def stale_data_warning(as_of: pd.Timestamp, clock: pd.Timestamp) -> list[str]:
+    """A warning line when the default cutoff (the latest event) is over two days before now."""
+    if clock - as_of <= STALE_AFTER:
+        return []
+    return [f"--as-of defaults to the latest event, {as_of.isoformat()}, which is "
+            f"{(clock - as_of).days} days before now: recency features describe that day"]
+
+
 def check_spec_needs(data, leads_columns: set[str], spec, present_event_columns: set[str]) -> None:
     """One line naming the first column the model's feature spec needs and the data lacks.
 
@@ -202,11 +210,7 @@ def predict_leads(
     if as_of is None:
         latest = data.con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
         as_of = to_utc(latest) if latest is not None else data.clock
-        if data.clock - as_of > STALE_AFTER:
-            warnings.append(
-                f"--as-of defaults to the latest event, {as_of.isoformat()}, which is "
-                f"{(data.clock - as_of).days} days before now: recency features describe that day"
-            )
+        warnings += stale_data_warning(as_of, data.clock)
     as_of = to_utc(as_of)
     funnel = _funnel(artifacts.targets)
     score_target = funnel[-1]

@@ -35,13 +35,13 @@ from leadq.mapping import DataMapping
 from leadq.predict import (
     DEFAULT_CHUNK_ROWS,
     OPTIONAL_COLUMN_USERS,
-    STALE_AFTER,
     PredictionSummary,
     _funnel,
     check_spec_needs,
     finish_scores,
     parse_model_ref,
     score_header,
+    stale_data_warning,
 )
 from leadq.reasons import feature_contributions, top_reasons
 
@@ -82,11 +82,7 @@ def predict_leads_spark(
     if as_of is None:
         latest = spark.sql("SELECT max(unix_micros(ts)) AS us FROM events").collect()[0]["us"]
         as_of = pd.Timestamp(int(latest), unit="us", tz="UTC") if latest is not None else loaded.clock
-        if loaded.clock - as_of > STALE_AFTER:
-            warnings.append(
-                f"--as-of defaults to the latest event, {as_of.isoformat()}, which is "
-                f"{(loaded.clock - as_of).days} days before now: recency features describe that day"
-            )
+        warnings += stale_data_warning(as_of, loaded.clock)
     as_of = to_utc(as_of)
     funnel = _funnel(artifacts.targets)
     score_target = funnel[-1]
