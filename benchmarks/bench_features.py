@@ -14,10 +14,11 @@ per-stage breakdown. The parent prints events, leads, seconds, events/s and peak
 and the speed ratio. With `--compare` each engine also writes its features (after measuring)
 and the parent checks they agree.
 
-Stages. DuckDB: every statement that leadq runs on its connection is timed (through a thin
-wrapper passed to `load_data(con=...)`) and grouped into load/validation, open leads,
-prepared_events, journey, type_aggregates, lead_aggregates and the final select. pandas: read,
-validate, prepare (sort, sessions, returns, journey), features.
+Stages. DuckDB: load/validation (its slowest statements are timed through a thin wrapper passed
+to `load_data(con=...)`), the events as sorted arrays with their marks (`event_arrays`), and the
+feature vectors of the open leads. pandas: read, validate, prepare (sort, sessions, returns,
+journey), features. Each engine also reports its process CPU seconds: on a shared machine wall
+time varies with the neighbours' load, CPU time much less.
 """
 
 from __future__ import annotations
@@ -143,53 +144,40 @@ class TimedConnection:
         return getattr(self._con, name)
 
 
-def _duckdb_statement_stage(sql: str) -> str:
-    for marker, stage in (
-        ("TEMP TABLE prepared_events", "prepared_events"),
-        ("TEMP TABLE journey", "journey"),
-        ("TEMP TABLE type_aggregates", "type_aggregates"),
-        ("TEMP TABLE lead_aggregates", "lead_aggregates"),
-        ("TEMP TABLE examples", "examples"),
-        ("WITH p AS", "final_select"),
-        ("WITH reached AS", "open_leads"),
-    ):
-        if marker in sql:
-            return stage
-    return "other"
-
-
 def run_duckdb(dataset: Path, threads: int | None, memory_limit: str | None, out: Path | None) -> dict:
+    from leadq.event_arrays import event_arrays
     from leadq.examples import infer_attribute_spec
     from leadq.feature_spec import FeatureSpec
     from leadq.features import build_features
     from leadq.load import connect, load_data
 
-    t_start = time.perf_counter()
+    marks = [(time.perf_counter(), time.process_time())]
     con = TimedConnection(connect(memory_limit=memory_limit, threads=threads))
     data = load_data(dataset, con=con)
-    t_loaded = time.perf_counter()
-    n_load_statements = len(con.log)
+    marks.append((time.perf_counter(), time.process_time()))
+    load_log = list(con.log)
     spec = infer_attribute_spec(data, FeatureSpec())
     as_of = data.history_end()
     n_events, n_leads = data.count("events"), data.count("leads")
-    t_before = time.perf_counter()
+    marks.append((time.perf_counter(), time.process_time()))
+    event_arrays(data, spec)
+    marks.append((time.perf_counter(), time.process_time()))
     features = build_features(data, spec, as_of)
-    t_end = time.perf_counter()
+    marks.append((time.perf_counter(), time.process_time()))
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
-    stages: dict[str, float] = defaultdict(float)
-    load_log = con.log[:n_load_statements]
-    for sql, sec in load_log:
-        stages["load/validation"] += sec
-    for sql, sec in con.log[n_load_statements:]:
-        stages[_duckdb_statement_stage(sql)] += sec
-    stages["python (pandas result, glue)"] = (t_end - t_start) - sum(stages.values())
+    names = ["load/validation", "counts, history end", "events to sorted arrays + marks",
+             "feature vectors (open leads)"]
+    stages = {name: marks[i + 1][0] - marks[i][0] for i, name in enumerate(names)}
+    cpu = {name: marks[i + 1][1] - marks[i][1] for i, name in enumerate(names)}
     slowest_load = sorted(load_log, key=lambda x: -x[1])[:6]
     result = {
-        "engine": "duckdb", "seconds": t_end - t_start, "features_seconds": t_end - t_before,
-        "load_seconds": t_loaded - t_start, "peak_rss_kb": rss_kb, "events": n_events, "leads": n_leads,
+        "engine": "duckdb", "seconds": marks[-1][0] - marks[0][0], "cpu_seconds": marks[-1][1] - marks[0][1],
+        "features_seconds": marks[-1][0] - marks[2][0], "load_seconds": marks[1][0] - marks[0][0],
+        "peak_rss_kb": rss_kb, "events": n_events, "leads": n_leads,
         "open_leads": len(features), "columns": features.shape[1], "as_of": as_of.isoformat(),
-        "stages": dict(stages), "slowest_load_statements": [[s[:160], round(t, 3)] for s, t in slowest_load],
+        "stages": stages, "stages_cpu": cpu,
+        "slowest_load_statements": [[s[:160], round(t, 3)] for s, t in slowest_load],
         "threads": int(data.con.execute("SELECT current_setting('threads')").fetchall()[0][0]),
     }
     if out is not None:
@@ -203,7 +191,7 @@ def run_pandas(dataset: Path, out: Path | None) -> dict:
     from leadq.feature_spec import FeatureSpec
 
     stages: dict[str, float] = {}
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     leads, events, outcomes = pf.read_tables(dataset)
     t1 = time.perf_counter()
     stages["read parquet"] = t1 - t0
@@ -222,7 +210,7 @@ def run_pandas(dataset: Path, out: Path | None) -> dict:
     stages["features at the cutoff"] = t4 - t3
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = {
-        "engine": "pandas", "seconds": t4 - t0, "peak_rss_kb": rss_kb, "events": n_events, "leads": n_leads,
+        "engine": "pandas", "seconds": t4 - t0, "cpu_seconds": time.process_time() - cpu0, "peak_rss_kb": rss_kb, "events": n_events, "leads": n_leads,
         "open_leads": len(features), "columns": features.shape[1], "as_of": as_of.isoformat(),
         "stages": stages,
     }
@@ -298,10 +286,11 @@ def main(argv=None) -> None:
         reports[engine] = run_child(engine, dataset, args)
 
     print(f"\ndata set: {dataset}  ({os.cpu_count()} cores)")
-    print(f"{'engine':<8} {'events':>12} {'leads':>10} {'open':>9} {'seconds':>8} {'events/s':>12} {'peak RSS MB':>12}")
+    print(f"{'engine':<8} {'events':>12} {'leads':>10} {'open':>9} {'seconds':>8} {'events/s':>12} "
+          f"{'CPU s':>7} {'peak RSS MB':>12}")
     for engine, r in reports.items():
         print(f"{engine:<8} {r['events']:>12,} {r['leads']:>10,} {r['open_leads']:>9,} {r['seconds']:>8.2f} "
-              f"{r['events'] / r['seconds']:>12,.0f} {r['peak_rss_kb'] / 1024:>12,.0f}")
+              f"{r['events'] / r['seconds']:>12,.0f} {r['cpu_seconds']:>7.1f} {r['peak_rss_kb'] / 1024:>12,.0f}")
     if "duckdb" in reports and "pandas" in reports:
         ratio = reports["pandas"]["seconds"] / reports["duckdb"]["seconds"]
         print(f"speed ratio duckdb/pandas (events/s): {ratio:.2f}x")
@@ -310,7 +299,8 @@ def main(argv=None) -> None:
     for engine, r in reports.items():
         print(f"\n{engine} stages (s):")
         for stage, sec in r["stages"].items():
-            print(f"  {stage:<45} {sec:8.2f}")
+            cpu = r.get("stages_cpu", {}).get(stage)
+            print(f"  {stage:<45} {sec:8.2f}" + ("" if cpu is None else f"   (CPU {cpu:.2f})"))
         for sql, sec in r.get("slowest_load_statements", []):
             print(f"    load stmt {sec:7.2f}  {sql[:110]}")
     if args.compare and len(reports) == 2:

@@ -1,7 +1,7 @@
 """The declarative feature spec: which engagement aggregates and attributes make a lead's vector.
 
-The spec is data. Engines compile it into queries (see `features_sql`), it is logged with each
-model, and scoring rebuilds exactly the features a model was trained on.
+The spec is data. Engines compile it (numpy in `features`, Spark SQL in `features_sql`), it is
+logged with each model, and scoring rebuilds exactly the features a model was trained on.
 """
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator

@@ -1,17 +1,19 @@
-"""Build point-in-time feature vectors with the in-process engine (DuckDB).
+"""Build point-in-time feature vectors with the in-process engine (DuckDB for tables, numpy for
+the aggregation).
 
 `build_feature_table` describes any set of (lead, cutoff) pairs; `build_features` is the
-scoring case: every open lead at one cutoff. Both run the SQL compiled from the feature spec
-in `features_sql`, so training, scoring and the Spark engine share one definition.
+scoring case: every open lead at one cutoff. Both count the cutoff-independent event arrays of
+`event_arrays` strictly before each cutoff: each example is expanded into its lead's events,
+the events at or after its cutoff are masked out, and every feature is a `np.bincount` (or a
+run end) over what is left. The Spark engine compiles the same `FeatureSpec` into SQL
+(`features_sql`); both follow the semantics in data/README.md and are tested equal.
 """
-
-import hashlib
 
 import numpy as np
 import pandas as pd
 
-from leadq import features_sql
 from leadq.contract import STAGE_ORDER
+from leadq.event_arrays import NEVER, US_PER_DAY, EventArrays, event_arrays
 from leadq.feature_spec import FeatureSpec
 from leadq.load import LoadedData
 
@@ -22,16 +24,142 @@ def to_utc(value) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def _prepare_events(data: LoadedData, spec: FeatureSpec) -> None:
-    """Materialise the cutoff-independent per-event columns once per (data, spec)."""
-    key = hashlib.sha1(spec.model_dump_json().encode()).hexdigest()
-    if getattr(data, "_prepared_for", None) == key:
-        return
-    con = data.con
-    dialect = features_sql.DUCKDB
-    con.execute(f"CREATE OR REPLACE TEMP TABLE marks AS {features_sql.marks_sql(spec, dialect)}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE journey AS {features_sql.journey_sql(spec, dialect)}")
-    data._prepared_for = key
+def _lead_table(data: LoadedData, spec: FeatureSpec) -> pd.DataFrame:
+    """Creation time (epoch µs) and the spec's attributes, one row per lead key (row 0: none);
+    fetched once per (loaded data, attribute list)."""
+    names = (tuple(spec.numeric_attributes), tuple(spec.categorical_attributes))
+    cached = getattr(data, "_lead_table", None)
+    if cached is not None and cached[0] == names:
+        return cached[1]
+    quoted = ['"' + c.replace('"', '""') + '"' for c in [*spec.numeric_attributes, *spec.categorical_attributes]]
+    numeric = [f"CAST({q} AS DOUBLE) AS {q}" for q in quoted[:len(spec.numeric_attributes)]]
+    categorical = [f"CAST({q} AS VARCHAR) AS {q}" for q in quoted[len(spec.numeric_attributes):]]
+    select = ", ".join(["epoch_us(created_at) AS created_us", *numeric, *categorical])
+    table = data.con.execute(f"SELECT lead_key, {select} FROM leads ORDER BY lead_key").df()
+    table = table.set_index("lead_key").reindex(np.arange(data.count("leads") + 1))
+    data._lead_table = (names, table)
+    return table
+
+
+class _Expanded:
+    """Each example's events strictly before its cutoff: row arrays and the example they describe."""
+
+    def __init__(self, events: EventArrays, lead_key: np.ndarray, cut_us: np.ndarray):
+        starts = events.lead_start[lead_key]
+        lengths = events.lead_start[lead_key + 1] - starts
+        example = np.repeat(np.arange(len(lead_key)), lengths)
+        offsets = np.cumsum(lengths) - lengths
+        row = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - offsets, lengths)
+        us = events.us[row]
+        cut = cut_us[example]
+        before = us < cut
+        self.row = row[before]
+        self.example = example[before]
+        self.age = (cut - us)[before]
+        self.us = us[before]
+        self.group = events.group[self.row]
+        self.n_examples = len(lead_key)
+
+    def count(self, where: np.ndarray | None = None) -> np.ndarray:
+        """Per example, the rows where `where` holds (all rows when None)."""
+        example = self.example if where is None else self.example[where]
+        return np.bincount(example, minlength=self.n_examples).astype(np.float64)
+
+    def count_by_group(self, n_groups: int, where: np.ndarray | None = None) -> np.ndarray:
+        """(examples, groups) row counts where `where` holds."""
+        key = self.example * n_groups + self.group
+        key = key if where is None else key[where]
+        return np.bincount(key, minlength=self.n_examples * n_groups).reshape(-1, n_groups).astype(np.float64)
+
+    def last_time(self, where: np.ndarray | None = None) -> np.ndarray:
+        """Per example, the latest event time where `where` holds (NEVER when none).
+
+        Rows are in (example, time) order, so the latest is the last row of each example's run."""
+        example, us = (self.example, self.us) if where is None else (self.example[where], self.us[where])
+        last = np.full(self.n_examples, NEVER, dtype=np.int64)
+        run_end = np.ones(len(example), dtype=bool)
+        run_end[:-1] = example[1:] != example[:-1]
+        last[example[run_end]] = us[run_end]
+        return last
+
+
+def _days_since(cut_us: np.ndarray, last: np.ndarray) -> np.ndarray:
+    return np.where(last == NEVER, np.nan, (cut_us - np.where(last == NEVER, 0, last)) / float(US_PER_DAY))
+
+
+def _engagement(events: EventArrays, spec: FeatureSpec, lead_key: np.ndarray, cut_us: np.ndarray) -> dict:
+    """Engagement feature columns (name -> float array) for examples (lead key, cutoff µs)."""
+    x = _Expanded(events, lead_key, cut_us)
+    groups = spec.count_groups()
+    windows = spec.window_labels()
+    columns: dict[str, np.ndarray] = {}
+    by_window = {label: x.count_by_group(len(groups), None if days is None else x.age <= days * US_PER_DAY)
+                 for label, days in zip(windows, [*spec.windows_days, None])}
+    for g, group in enumerate(groups):
+        for label in windows:
+            columns[f"{group}_{label}"] = by_window[label][:, g]
+    for label in windows:
+        columns[f"events_{label}"] = by_window[label].sum(axis=1)
+    duration = events.duration_s[x.row]
+    timed = ~np.isnan(duration)
+    total = np.bincount(x.example[timed], weights=duration[timed], minlength=x.n_examples)
+    n_timed = x.count(timed)
+    columns["time_on_site_s_sum"] = total
+    with np.errstate(invalid="ignore", divide="ignore"):
+        columns["time_on_site_s_mean"] = np.where(n_timed > 0, total / n_timed, np.nan)
+    for t in spec.duration_types:
+        typed = timed & (x.group == spec.event_types.index(t))
+        columns[f"time_on_{t}_s_sum"] = np.bincount(x.example[typed], weights=duration[typed], minlength=x.n_examples)
+    columns["days_since_last_event"] = _days_since(cut_us, x.last_time())
+    for t in spec.recency_types:
+        last = x.last_time(x.group == spec.event_types.index(t))
+        columns[f"days_since_last_{t}"] = _days_since(cut_us, last)
+        columns[f"no_{t}"] = (last == NEVER).astype(np.float64)
+    in_30d = x.age <= 30 * US_PER_DAY
+    day_start = events.day_start[x.row]
+    first_day_30d = (cut_us - 30 * US_PER_DAY) // US_PER_DAY
+    columns["active_days_all"] = x.count(day_start)
+    columns["active_days_30d"] = x.count(day_start & (x.us // US_PER_DAY >= first_day_30d[x.example]))
+    session_start = events.session_start[x.row]
+    columns["sessions_all"] = x.count(session_start)
+    columns["sessions_30d"] = x.count(session_start & in_30d)
+    is_return = events.is_return[x.row]
+    columns[f"{spec.return_event_type}_returns_all"] = x.count(is_return)
+    columns[f"{spec.return_event_type}_returns_30d"] = x.count(is_return & in_30d)
+    columns["distinct_content_all"] = x.count(events.first_content[x.row])
+    columns["distinct_pages_all"] = x.count(events.first_page[x.row])
+    recent = spec.trend_recent_days * US_PER_DAY
+    base_end = (spec.trend_recent_days + spec.trend_base_days) * US_PER_DAY
+    n_recent = x.count(x.age <= recent)
+    n_base = x.count((x.age > recent) & (x.age <= base_end))
+    columns[spec.trend_column()] = n_recent / float(spec.trend_recent_days) - n_base / float(spec.trend_base_days)
+    columns["journey_stage"] = (events.journey[lead_key] < cut_us[:, None]).sum(axis=1).astype(np.float64)
+    return columns
+
+
+def feature_vectors(data: LoadedData, spec: FeatureSpec, lead_key: np.ndarray, cut_us: np.ndarray) -> pd.DataFrame:
+    """`spec.feature_columns()` for examples given as lead keys (0: unknown lead) and cutoffs
+    (epoch µs). Only events strictly before each cutoff are used."""
+    lead_key = np.asarray(lead_key, dtype=np.int64)
+    cut_us = np.asarray(cut_us, dtype=np.int64)
+    columns = _engagement(event_arrays(data, spec), spec, lead_key, cut_us) if spec.include_engagement else {}
+    leads = _lead_table(data, spec)
+    columns["lead_age_days"] = (cut_us - leads["created_us"].to_numpy()[lead_key]) / float(US_PER_DAY)
+    for name in spec.numeric_attributes:
+        columns[name] = leads[name].to_numpy(dtype=np.float64)[lead_key]
+    for name in spec.categorical_attributes:
+        values = leads[name].to_numpy(dtype=object)[lead_key]
+        columns[name] = np.where(pd.isna(values), None, values)
+    unknown = lead_key == 0
+    numeric_names = spec.numeric_columns()
+    block = np.empty((len(lead_key), len(numeric_names)), dtype=np.float64, order="F")
+    for i, name in enumerate(numeric_names):
+        block[:, i] = columns[name]
+    block[unknown] = np.nan
+    frame = pd.DataFrame(block, columns=numeric_names, copy=False)
+    for name in spec.categorical_columns():
+        frame[name] = pd.Series(np.where(unknown, None, columns[name]), dtype=object)
+    return frame
 
 
 def build_feature_table(data: LoadedData, spec: FeatureSpec, examples: pd.DataFrame) -> pd.DataFrame:
@@ -40,31 +168,20 @@ def build_feature_table(data: LoadedData, spec: FeatureSpec, examples: pd.DataFr
     Returns `examples` (index reset) with one column per `spec.feature_columns()`, in order.
     Only events strictly before each row's cutoff are used.
     """
-    con = data.con
-    keys = examples[["lead_id", "cutoff"]].reset_index(drop=True).copy()
-    keys["ex_id"] = range(len(keys))
-    keys["lead_id"] = keys["lead_id"].astype(str)
-    keys["cutoff"] = pd.to_datetime(keys["cutoff"], utc=True)
-    _prepare_events(data, spec)
-    dialect = features_sql.DUCKDB
-    con.register("examples_input", keys)
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE examples AS "
-        "SELECT k.ex_id, l.lead_key, epoch_us(k.cutoff) AS cut_us "
-        "FROM examples_input k JOIN leads l ON l.lead_id = k.lead_id"
-    )
-    con.unregister("examples_input")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE type_aggregates AS {features_sql.type_aggregates_sql(spec, dialect)}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE mark_aggregates AS {features_sql.mark_aggregates_sql(spec)}")
-    vectors = con.execute(features_sql.feature_select_sql(spec, dialect) + " ORDER BY x.ex_id").df()
-    for table in ("examples", "type_aggregates", "mark_aggregates"):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
-    vectors = vectors.set_index("ex_id").reindex(keys["ex_id"])
-    out = examples.reset_index(drop=True).copy()
-    columns = spec.feature_columns()
-    for name in spec.categorical_columns():
-        vectors[name] = vectors[name].astype(object).where(vectors[name].notna(), None)
-    return pd.concat([out, vectors[columns].reset_index(drop=True)], axis=1)
+    keys = pd.DataFrame({"ex_id": np.arange(len(examples)),
+                         "lead_id": examples["lead_id"].astype(str).to_numpy()})
+    data.con.register("examples_input", keys)
+    found = data.con.execute(
+        "SELECT k.ex_id, coalesce(l.lead_key, 0) AS lead_key FROM examples_input k "
+        "LEFT JOIN leads l ON l.lead_id = k.lead_id"
+    ).fetchnumpy()
+    data.con.unregister("examples_input")
+    lead_key = np.zeros(len(keys), dtype=np.int64)
+    lead_key[found["ex_id"]] = found["lead_key"]
+    cutoffs = pd.to_datetime(examples["cutoff"], utc=True)
+    cut_us = cutoffs.to_numpy(dtype="datetime64[us]").astype(np.int64)
+    vectors = feature_vectors(data, spec, lead_key, cut_us)
+    return pd.concat([examples.reset_index(drop=True), vectors], axis=1)
 
 
 def open_leads(data: LoadedData, as_of: pd.Timestamp) -> pd.DataFrame:

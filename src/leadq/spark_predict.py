@@ -3,7 +3,7 @@
 The same output as `leadq.predict` (columns, routing, reasons, drift report, atomic writes); only
 the heavy parts move to Spark:
 
-- features: `leadq.spark_engine` (the same SQL as the DuckDB engine), per open lead as of the cutoff;
+- features: `leadq.spark_engine` (the same features as the DuckDB engine), per open lead as of the cutoff;
 - probabilities: the registered pyfunc as `mlflow.pyfunc.spark_udf(..., env_manager="local")`,
   one struct column of `p_<target>` (the model is loaded once per executor Python worker);
 - reasons, routing and the drift report: on the driver, from the collected feature rows, with
