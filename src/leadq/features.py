@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from leadq.contract import STAGE_ORDER
-from leadq.event_arrays import NEVER, US_PER_DAY, EventArrays, event_arrays
+from leadq.event_arrays import US_PER_DAY, EventArrays, event_arrays
 from leadq.feature_spec import FeatureSpec
 from leadq.load import LoadedData
 
@@ -24,19 +24,27 @@ def to_utc(value) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def _lead_table(data: LoadedData, spec: FeatureSpec) -> pd.DataFrame:
-    """Creation time (epoch µs) and the spec's attributes, one row per lead key (row 0: none);
-    fetched once per (loaded data, attribute list)."""
+def _lead_table(data: LoadedData, spec: FeatureSpec) -> dict[str, np.ndarray]:
+    """Creation time (epoch µs) and the spec's attributes as arrays indexed by lead key (index 0:
+    no lead); fetched once per (loaded data, attribute list)."""
     names = (tuple(spec.numeric_attributes), tuple(spec.categorical_attributes))
     cached = getattr(data, "_lead_table", None)
     if cached is not None and cached[0] == names:
         return cached[1]
-    quoted = ['"' + c.replace('"', '""') + '"' for c in [*spec.numeric_attributes, *spec.categorical_attributes]]
-    numeric = [f"CAST({q} AS DOUBLE) AS {q}" for q in quoted[:len(spec.numeric_attributes)]]
-    categorical = [f"CAST({q} AS VARCHAR) AS {q}" for q in quoted[len(spec.numeric_attributes):]]
-    select = ", ".join(["epoch_us(created_at) AS created_us", *numeric, *categorical])
-    table = data.con.execute(f"SELECT lead_key, {select} FROM leads ORDER BY lead_key").df()
-    table = table.set_index("lead_key").reindex(np.arange(data.count("leads") + 1))
+    quoted = {c: '"' + c.replace('"', '""') + '"' for c in [*names[0], *names[1]]}
+    select = ["epoch_us(created_at) AS created_us"]
+    select += [f"coalesce(CAST({quoted[c]} AS DOUBLE), CAST('NaN' AS DOUBLE)) AS {quoted[c]}" for c in names[0]]
+    select += [f"CAST({quoted[c]} AS VARCHAR) AS {quoted[c]}" for c in names[1]]
+    fetched = data.con.execute(f"SELECT {', '.join(select)} FROM leads ORDER BY lead_key").fetchnumpy()
+    table = {}
+    for name, values in fetched.items():
+        if name in names[1]:
+            text = np.ma.getdata(values).astype(object)
+            text[np.ma.getmaskarray(values)] = None
+            table[name] = np.concatenate([np.array([None], dtype=object), text])
+        else:
+            missing = 0 if name == "created_us" else np.nan
+            table[name] = np.concatenate([[missing], np.ma.getdata(values)])
     data._lead_table = (names, table)
     return table
 
@@ -59,6 +67,7 @@ class _Expanded:
         self.us = us[before]
         self.group = events.group[self.row]
         self.n_examples = len(lead_key)
+        self.group_key = self.group.astype(np.int64) * self.n_examples + self.example
 
     def count(self, where: np.ndarray | None = None) -> np.ndarray:
         """Per example, the rows where `where` holds (all rows when None)."""
@@ -66,25 +75,24 @@ class _Expanded:
         return np.bincount(example, minlength=self.n_examples).astype(np.float64)
 
     def count_by_group(self, n_groups: int, where: np.ndarray | None = None) -> np.ndarray:
-        """(examples, groups) row counts where `where` holds."""
-        key = self.example * n_groups + self.group
-        key = key if where is None else key[where]
-        return np.bincount(key, minlength=self.n_examples * n_groups).reshape(-1, n_groups).astype(np.float64)
+        """(groups, examples) row counts where `where` holds."""
+        counts = np.zeros(n_groups * self.n_examples)
+        np.add.at(counts, self.group_key if where is None else self.group_key[where], 1.0)
+        return counts.reshape(n_groups, self.n_examples)
 
-    def last_time(self, where: np.ndarray | None = None) -> np.ndarray:
-        """Per example, the latest event time where `where` holds (NEVER when none).
+    def last_time_by_group(self, n_groups: int) -> np.ndarray:
+        """(groups, examples) latest event time (NO_EVENT when none)."""
+        last = np.full(n_groups * self.n_examples, NO_EVENT, dtype=np.int64)
+        np.maximum.at(last, self.group_key, self.us)
+        return last.reshape(n_groups, self.n_examples)
 
-        Rows are in (example, time) order, so the latest is the last row of each example's run."""
-        example, us = (self.example, self.us) if where is None else (self.example[where], self.us[where])
-        last = np.full(self.n_examples, NEVER, dtype=np.int64)
-        run_end = np.ones(len(example), dtype=bool)
-        run_end[:-1] = example[1:] != example[:-1]
-        last[example[run_end]] = us[run_end]
-        return last
+
+NO_EVENT = np.iinfo(np.int64).min
 
 
 def _days_since(cut_us: np.ndarray, last: np.ndarray) -> np.ndarray:
-    return np.where(last == NEVER, np.nan, (cut_us - np.where(last == NEVER, 0, last)) / float(US_PER_DAY))
+    none = last == NO_EVENT
+    return np.where(none, np.nan, (cut_us - np.where(none, cut_us, last)) / float(US_PER_DAY))
 
 
 def _engagement(events: EventArrays, spec: FeatureSpec, lead_key: np.ndarray, cut_us: np.ndarray) -> dict:
@@ -97,9 +105,9 @@ def _engagement(events: EventArrays, spec: FeatureSpec, lead_key: np.ndarray, cu
                  for label, days in zip(windows, [*spec.windows_days, None])}
     for g, group in enumerate(groups):
         for label in windows:
-            columns[f"{group}_{label}"] = by_window[label][:, g]
+            columns[f"{group}_{label}"] = by_window[label][g]
     for label in windows:
-        columns[f"events_{label}"] = by_window[label].sum(axis=1)
+        columns[f"events_{label}"] = by_window[label].sum(axis=0)
     duration = events.duration_s[x.row]
     timed = ~np.isnan(duration)
     total = np.bincount(x.example[timed], weights=duration[timed], minlength=x.n_examples)
@@ -110,11 +118,12 @@ def _engagement(events: EventArrays, spec: FeatureSpec, lead_key: np.ndarray, cu
     for t in spec.duration_types:
         typed = timed & (x.group == spec.event_types.index(t))
         columns[f"time_on_{t}_s_sum"] = np.bincount(x.example[typed], weights=duration[typed], minlength=x.n_examples)
-    columns["days_since_last_event"] = _days_since(cut_us, x.last_time())
+    last = x.last_time_by_group(len(groups))
+    columns["days_since_last_event"] = _days_since(cut_us, last.max(axis=0))
     for t in spec.recency_types:
-        last = x.last_time(x.group == spec.event_types.index(t))
-        columns[f"days_since_last_{t}"] = _days_since(cut_us, last)
-        columns[f"no_{t}"] = (last == NEVER).astype(np.float64)
+        last_of_type = last[spec.event_types.index(t)]
+        columns[f"days_since_last_{t}"] = _days_since(cut_us, last_of_type)
+        columns[f"no_{t}"] = (last_of_type == NO_EVENT).astype(np.float64)
     in_30d = x.age <= 30 * US_PER_DAY
     day_start = events.day_start[x.row]
     first_day_30d = (cut_us - 30 * US_PER_DAY) // US_PER_DAY
@@ -144,12 +153,9 @@ def feature_vectors(data: LoadedData, spec: FeatureSpec, lead_key: np.ndarray, c
     cut_us = np.asarray(cut_us, dtype=np.int64)
     columns = _engagement(event_arrays(data, spec), spec, lead_key, cut_us) if spec.include_engagement else {}
     leads = _lead_table(data, spec)
-    columns["lead_age_days"] = (cut_us - leads["created_us"].to_numpy()[lead_key]) / float(US_PER_DAY)
-    for name in spec.numeric_attributes:
-        columns[name] = leads[name].to_numpy(dtype=np.float64)[lead_key]
-    for name in spec.categorical_attributes:
-        values = leads[name].to_numpy(dtype=object)[lead_key]
-        columns[name] = np.where(pd.isna(values), None, values)
+    columns["lead_age_days"] = (cut_us - leads["created_us"][lead_key]) / float(US_PER_DAY)
+    for name in [*spec.numeric_attributes, *spec.categorical_attributes]:
+        columns[name] = leads[name][lead_key]
     unknown = lead_key == 0
     numeric_names = spec.numeric_columns()
     block = np.empty((len(lead_key), len(numeric_names)), dtype=np.float64, order="F")
@@ -158,7 +164,7 @@ def feature_vectors(data: LoadedData, spec: FeatureSpec, lead_key: np.ndarray, c
     block[unknown] = np.nan
     frame = pd.DataFrame(block, columns=numeric_names, copy=False)
     for name in spec.categorical_columns():
-        frame[name] = pd.Series(np.where(unknown, None, columns[name]), dtype=object)
+        frame[name] = pd.Series(columns[name], dtype=object)
     return frame
 
 
