@@ -33,18 +33,29 @@ class CategoryNormalizer(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        """Normalised labels as an object array of the same shape."""
-        frame = pd.DataFrame(X).astype(object)
-        out = {}
-        for column in frame.columns:
-            values = frame[column]
-            text = values.astype(str).str.replace(r"\s+", " ", regex=True).str.strip().str.lower()
-            out[column] = text.where(values.notna() & (text != ""), MISSING_LEVEL)
-        return pd.DataFrame(out, index=frame.index).to_numpy(dtype=object)
+        """Normalised labels as an object array of the same shape.
+
+        Each column is factorised first and only its distinct labels are normalised, so the
+        cost per row is one integer gather whatever the text looks like."""
+        frame = pd.DataFrame(X)
+        out = np.empty(frame.shape, dtype=object)
+        for j in range(frame.shape[1]):
+            codes, labels = pd.factorize(frame.iloc[:, j], use_na_sentinel=True)
+            normalised = np.append(normalise_labels(np.asarray(labels, dtype=object)), MISSING_LEVEL)
+            out[:, j] = normalised[codes]  # code -1 (missing) picks the appended level
+        return out
 
     def get_feature_names_out(self, input_features=None):
         """Same names as the input."""
         return np.asarray(input_features, dtype=object)
+
+
+def normalise_labels(labels: np.ndarray) -> np.ndarray:
+    """Distinct non-missing labels lower-cased, trimmed, inner whitespace collapsed; "" and
+    whitespace-only labels become `MISSING_LEVEL`."""
+    text = pd.Series(labels, dtype=object).astype(str)
+    text = text.str.replace(r"\s+", " ", regex=True).str.strip().str.lower()
+    return text.where(text != "", MISSING_LEVEL).to_numpy(dtype=object)
 
 
 def signed_log1p(x):

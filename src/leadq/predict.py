@@ -30,7 +30,7 @@ from leadq.features import build_feature_table, open_leads, to_utc
 from leadq.io import atomic_path, write_table
 from leadq.load import LoadedData, load_data
 from leadq.mapping import DataMapping
-from leadq.reasons import feature_contributions, top_reasons
+from leadq.reasons import top_reasons
 
 DEFAULT_MODEL = "lead-quality@champion"
 DEFAULT_CHUNK_ROWS = 100_000
@@ -176,6 +176,30 @@ def finish_scores(scored: pd.DataFrame, funnel: list[str], artifacts, model: tup
     return scored, report, warnings
 
 
+def score_chunk(pipelines: dict, spec, funnel: list[str], keys: pd.DataFrame,
+                features: pd.DataFrame) -> pd.DataFrame:
+    """`lead_id`, `current_stage`, the masked `p_<target>` columns and `reasons` for one chunk
+    of open leads (`keys`) and their feature rows (`features`, same order).
+
+    Scores come from the code the pyfunc runs (`predict_targets`); the reasons' contributions
+    come out of the same pass over the score target's model."""
+    from leadq.pyfunc_model import predict_targets
+
+    columns = spec.feature_columns()
+    probabilities, contributions = predict_targets(
+        pipelines, features, columns, spec.categorical_columns(), explain=funnel[-1])
+    rank = {s: i for i, s in enumerate(["lead", *STAGE_ORDER])}
+    part = pd.DataFrame({"lead_id": keys["lead_id"].to_numpy(),
+                         "current_stage": keys["current_stage"].to_numpy()})
+    current = part["current_stage"].map(rank).fillna(0).to_numpy()
+    for target in funnel:
+        p = probabilities[f"p_{target}"].to_numpy(dtype=float)
+        part[f"p_{target}"] = np.where(current >= rank.get(target, len(rank)), np.nan, p)
+    contributions = pd.DataFrame(contributions, columns=columns, index=features.index)
+    part["reasons"] = top_reasons(contributions, features[columns]).to_numpy()
+    return part
+
+
 def predict_leads(
     data: LoadedData,
     model_ref: str | None,
@@ -186,8 +210,6 @@ def predict_leads(
     present_event_columns: set[str] | None = None,
 ) -> tuple[pd.DataFrame, dict, list[str]]:
     """Score every open lead of `data`; returns (scored table, drift report, warnings)."""
-    import mlflow
-
     from leadq.pyfunc_model import load_model_artifacts
     from leadq.registry import model_version, resolve_model_uri
     from leadq.tracking import resolve_tracking_uri, use_tracking_uri
@@ -200,7 +222,7 @@ def predict_leads(
         version = str(model_version(name, ref, tracking_uri).version) if name else ref
         try:
             artifacts = load_model_artifacts(model_uri, tracking_uri)
-            pyfunc = mlflow.pyfunc.load_model(model_uri)
+            pipelines = artifacts.load_pipelines()
         except OSError as exc:  # pragma: no cover - a store whose files were removed
             raise ModelNotFoundError(f"model '{model_uri}' cannot be loaded: {exc}") from None
     spec = artifacts.spec
@@ -213,27 +235,14 @@ def predict_leads(
         warnings += stale_data_warning(as_of, data.clock)
     as_of = to_utc(as_of)
     funnel = _funnel(artifacts.targets)
-    score_target = funnel[-1]
-    pipelines = artifacts.load_pipelines()
     leads = open_leads(data, as_of)
-    columns = spec.feature_columns()
     scored_at = pd.Timestamp.now(tz="UTC").isoformat()
-    rank = {s: i for i, s in enumerate(["lead", *STAGE_ORDER])}
     chunks, samples = [], []
     total = len(leads)
     for start in range(0, total, chunk_rows):
         keys = leads.iloc[start:start + chunk_rows]
         features = build_feature_table(data, spec, keys[["lead_id", "cutoff"]])
-        probabilities = pyfunc.predict(features[columns])
-        contributions = feature_contributions(pipelines[score_target], features, columns)
-        part = pd.DataFrame({"lead_id": keys["lead_id"].to_numpy(),
-                             "current_stage": keys["current_stage"].to_numpy()})
-        current = part["current_stage"].map(rank).fillna(0).to_numpy()
-        for target in funnel:
-            p = probabilities[f"p_{target}"].to_numpy(dtype=float)
-            part[f"p_{target}"] = np.where(current >= rank.get(target, len(rank)), np.nan, p)
-        part["reasons"] = top_reasons(contributions, features[columns]).to_numpy()
-        chunks.append(part)
+        chunks.append(score_chunk(pipelines, spec, funnel, keys, features))
         samples.append(features[[c for c in artifacts.reference.get("features", {}) if c in features]])
         if progress:
             progress(min(start + chunk_rows, total), total)

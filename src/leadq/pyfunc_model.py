@@ -51,20 +51,39 @@ class LeadScoringModel(PythonModel):
                 f"feature table lacks {len(missing)} column(s) the model needs: "
                 + ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")
             )
-        X = prepare_features(frame, self.columns, self.categorical)
-        return pd.DataFrame(
-            {f"p_{t}": m.predict_proba(X)[:, 1] for t, m in self.models.items()}, index=frame.index
-        )
+        probabilities, _ = predict_targets(self.models, frame, self.columns, self.categorical)
+        return probabilities
+
+
+def predict_targets(models: dict[str, Any], frame: pd.DataFrame, columns: list[str],
+                    categorical: list[str], explain: str | None = None
+                    ) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """`p_<target>` per row of the feature table `frame` for every fitted pipeline in `models`
+    (equal to their `predict_proba`), and for the target `explain` also the signed log-odds
+    contribution of each of `columns` (rows x columns), from the same pass over the model.
+
+    The pyfunc and `leadq predict` both score through here, so their scores are identical."""
+    from leadq.reasons import score_and_explain
+
+    X = prepare_features(frame, columns, categorical)
+    out, contributions = {}, None
+    for target, model in models.items():
+        out[f"p_{target}"], credits = score_and_explain(model, X, columns, explain=target == explain)
+        contributions = credits if target == explain else contributions
+    return pd.DataFrame(out, index=frame.index), contributions
 
 
 def prepare_features(frame: pd.DataFrame, columns: list[str], categorical: list[str]) -> pd.DataFrame:
     """The model columns in order: numerics as float64 (unparseable → NaN), categoricals as
-    object strings with None for missing."""
+    object strings with None for missing. Numerics that already are float64 are not copied."""
+    categorical = set(categorical)
     out = {}
     for name in columns:
         values = frame[name]
         if name in categorical:
             out[name] = values.astype(object).where(values.notna(), None)
+        elif values.dtype == np.float64:
+            out[name] = values
         else:
             out[name] = pd.to_numeric(values, errors="coerce").astype("float64")
     return pd.DataFrame(out, index=frame.index)
