@@ -85,7 +85,7 @@ def test_schema_and_dtypes(tables):
     assert events.loc[content, "content_id"].notna().all()
     assert events.loc[~content, "content_id"].isna().all()
     assert (events.loc[events["event_type"] == "pricing_view", "page"] == "/pricing").all()
-    assert 8 <= len(events) / len(leads) <= 18
+    assert 8 <= len(events) / len(leads) <= 24
 
 
 def test_events_and_outcomes_within_lifetime(tables):
@@ -247,3 +247,48 @@ def test_scorecard_blind_spots(tables):
     assert counts.loc[bots, "page_view"].mean() > 1.5 * counts.loc[is_conv, "page_view"].mean()
     assert is_conv[researchers].mean() < 0.01
     assert is_conv[bots].mean() == 0
+
+
+def test_windows_differ_in_order_and_spacing_not_in_counts(tables):
+    """A prospect's window and a tire-kicker's have about as many pricing views, but only the
+    prospect's come after the webinar and return to /pricing on a later day."""
+    truth, events = tables["truth"], tables["events"]
+    opened = truth[truth["window_open_at"] < DEFAULT_END - pd.Timedelta(days=10)]
+    ev = events.merge(opened[["lead_id", "lead_type", "window_open_at"]], on="lead_id")
+    ev = ev[(ev["ts"] >= ev["window_open_at"]) & (ev["ts"] < ev["window_open_at"]
+                                                   + pd.Timedelta(days=10))]
+    pricing = ev[ev["event_type"] == "pricing_view"]
+    per_lead = pricing.groupby("lead_id").agg(n=("ts", "size"), first=("ts", "min"),
+                                              span=("ts", lambda t: t.max() - t.min()))
+    per_lead["lead_type"] = per_lead.index.map(opened.set_index("lead_id")["lead_type"])
+    attended = ev[ev["event_type"] == "webinar_attend"].groupby("lead_id")["ts"].min()
+    per_lead["after_webinar"] = per_lead["first"] > attended.reindex(per_lead.index)
+    by_type = per_lead.groupby("lead_type").agg(
+        n=("n", "mean"), returned=("span", lambda s: (s > pd.Timedelta(hours=12)).mean()),
+        after_webinar=("after_webinar", "mean"))
+    pros, tire = by_type.loc["prospect"], by_type.loc["tire_kicker"]
+    assert 0.6 < pros["n"] / tire["n"] < 1.4
+    # (a tire-kicker's own browsing binges can still add a later pricing view)
+    assert pros["returned"] > 0.5 and pros["returned"] > 1.5 * tire["returned"]
+    assert pros["after_webinar"] > 0.25 and pros["after_webinar"] > 2 * tire["after_webinar"]
+
+
+def test_prospects_and_tire_kickers_browse_alike_but_not_in_sessions(tables):
+    """Baseline browsing: about the same pages per day, far fewer pages per session for a
+    prospect (short visits, often) than for a tire-kicker (rare binges)."""
+    truth, events = tables["truth"], tables["events"]
+    never_opened = truth["window_open_at"].isna() | (truth["window_open_at"] >= DEFAULT_END)
+    closed = truth[never_opened & truth["lead_type"].isin(["prospect", "tire_kicker"])]
+    ev = events[events["lead_id"].isin(closed["lead_id"])
+                & events["event_type"].isin(["page_view", "pricing_view"])]
+    ev = ev.sort_values(["lead_id", "ts"])
+    new_session = (ev["lead_id"] != ev["lead_id"].shift()) | (
+        ev["ts"].diff() > pd.Timedelta(minutes=30))
+    kind = closed.set_index("lead_id")["lead_type"]
+    stats = pd.DataFrame({"pages": ev.groupby("lead_id").size(),
+                          "sessions": new_session.groupby(ev["lead_id"]).sum()})
+    stats = stats.groupby(stats.index.map(kind)).sum()
+    pages_per_lead = stats["pages"] / closed["lead_type"].value_counts()
+    assert 0.6 < pages_per_lead["prospect"] / pages_per_lead["tire_kicker"] < 1.6
+    per_session = stats["pages"] / stats["sessions"]
+    assert per_session["tire_kicker"] > 2 * per_session["prospect"]

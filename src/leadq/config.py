@@ -39,7 +39,7 @@ class SnapshotConfig(_Section):
         default=None, description="Treat the data as known up to here (default: data end)."
     )
     leads_per_cutoff: int | None = Field(
-        default=1500, gt=0,
+        default=4000, gt=0,
         description="Leads sampled per cutoff (None keeps all); keeps `leadq demo` fast.",
     )
 

@@ -23,7 +23,6 @@ has none). Sorting and first-touch detection use single-key `np.sort` on packed 
 """
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -207,10 +206,7 @@ def _first_touches_of(lead_key: np.ndarray, hashes: np.ndarray) -> np.ndarray:
 
 
 def build_event_arrays(data: LoadedData, spec: FeatureSpec) -> EventArrays:
-    """Fetch the validated events and derive everything that does not depend on a cutoff.
-
-    The independent marks are computed on two threads: numpy's sorts, searches and element-wise
-    work release the GIL, so this uses both cores of a small machine."""
+    """Fetch the validated events and derive everything that does not depend on a cutoff."""
     raw = _fetch(data, spec)
     n_keys = data.count("leads") + 1
     per_lead = np.bincount(raw["lead_key"], minlength=n_keys)
@@ -218,29 +214,23 @@ def build_event_arrays(data: LoadedData, spec: FeatureSpec) -> EventArrays:
     lead_key = np.repeat(np.arange(n_keys, dtype=np.int32), per_lead)
     us = raw.pop("us")[order]
     group = raw.pop("grp")[order]
-    return_group = spec.event_types.index(spec.return_event_type)
+    is_return = return_marks(
+        lead_key, us, group == spec.event_types.index(spec.return_event_type),
+        int(spec.return_min_hours * US_PER_HOUR), int(spec.return_max_days * US_PER_DAY),
+    )
     journey_groups = [spec.event_types.index(t) for t in spec.journey_types]
-
-    def returns_and_journey():
-        is_return = return_marks(lead_key, us, group == return_group,
-                                 int(spec.return_min_hours * US_PER_HOUR), int(spec.return_max_days * US_PER_DAY))
-        return is_return, journey_times(lead_key, us, group, is_return, journey_groups, n_keys)
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        pages = pool.submit(_first_touches_of, lead_key, raw["page_hash"][order])
-        contents = pool.submit(_first_touches_of, lead_key, raw["content_hash"][order])
-        returns = pool.submit(returns_and_journey)
-        session_start = session_starts(lead_key, us, int(spec.session_gap_minutes * US_PER_MINUTE))
-        day_start = day_starts(lead_key, us)
-        duration_s = raw["duration_s"][order]
-        lead_start = np.concatenate([[0], np.cumsum(per_lead)])
-        is_return, journey = returns.result()
-        first_page, first_content = pages.result(), contents.result()
     return EventArrays(
-        lead_key=lead_key, us=us, group=group, duration_s=duration_s,
-        session_start=session_start, day_start=day_start,
-        first_content=first_content, first_page=first_page, is_return=is_return,
-        lead_start=lead_start, journey=journey,
+        lead_key=lead_key,
+        us=us,
+        group=group,
+        duration_s=raw.pop("duration_s")[order],
+        session_start=session_starts(lead_key, us, int(spec.session_gap_minutes * US_PER_MINUTE)),
+        day_start=day_starts(lead_key, us),
+        first_content=_first_touches_of(lead_key, raw.pop("content_hash")[order]),
+        first_page=_first_touches_of(lead_key, raw.pop("page_hash")[order]),
+        is_return=is_return,
+        lead_start=np.concatenate([[0], np.cumsum(per_lead)]),
+        journey=journey_times(lead_key, us, group, is_return, journey_groups, n_keys),
     )
 
 

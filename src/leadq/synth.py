@@ -34,17 +34,29 @@ over a window that has not opened by the cutoff. Each window has a *strength* ``
 correlated with intent).
 
 Engagement. Every lead emits baseline events that reveal its type: a sign-up touch just after
-creation, browsing sessions (a few page views minutes apart, more right after sign-up, decaying),
-content downloads and webinars (very frequent for researchers), marketing e-mail opens and clicks,
-unsubscribes (after which no more e-mail events), careers views (job seekers), bursts of
-second-apart page views (bots). Once a window opens it adds, with probabilities that grow with
-its strength, the tell-tale sequence: an e-book or guide download within hours, a webinar
-registration a day or two later (then attendance a few days after), a long pricing-page visit
-after about four days, a return to the pricing page about a day later, then sometimes a demo
-request, a form fill or feedback, plus a burst of browsing sessions and e-mail clicks decaying
-over about a week. The window's strength shows in the events: the numbers of burst sessions and
-e-mail clicks are proportional to it and the first pricing visit lasts longer (``s ** 0.6``).
-Tire-kicker windows mostly stop at a short pricing visit.
+creation, browsing sessions (more right after sign-up, decaying), content downloads and webinars
+(very frequent for researchers), marketing e-mail opens and clicks, unsubscribes (after which no
+more e-mail events), careers views (job seekers), bursts of second-apart page views (bots).
+Prospects and tire-kickers read about as many pages a day, hardly ever /pricing before their
+window opens, but not in the same way: a prospect comes back often for a page or two, a
+tire-kicker binges in rare long sessions (about 4.5 pages).
+
+Once a prospect's window opens it adds, in order and with probabilities that grow with its
+strength, the tell-tale sequence: an e-book or guide download within hours, a webinar
+registration about a day later and its attendance a day or so after, then a pricing-page visit,
+returns to /pricing a day or two apart and sometimes a demo request, plus a form fill or
+feedback, and a burst of browsing sessions and e-mail clicks decaying within a few days. The
+window's strength shows mostly in that sequence: a stronger window returns to /pricing more
+often (``Poisson(1.2 s)`` returns, at most four), requests a demo more often and its first
+pricing visit lasts a little longer (``s ** 0.3``); its burst of sessions and clicks does not
+depend on it. A tire-kicker's window has about the same events but out of order and crammed
+into a few days: first as many pricing views as a prospect's window has on average, but
+minutes apart (no return on another day), sometimes a demo request straight away, then the
+download and the webinar, browsing in a couple of long sessions and e-mail clicks decaying
+within days. Researchers and job seekers now and then produce the same out-of-order burst
+without any window (a decoy that converts nothing). So plain counts of events hardly tell a
+converting window from a decoy, or a strong window from a weak one; their order, their spacing
+over days (sessions, returns) and how recent they are can.
 
 Conversion. Stages are driven by hazards that depend only on the latent state, never on the
 events. For stage ``j`` in (``sql``, own ``mql``):
@@ -115,9 +127,13 @@ _MQL_DELAY_DAYS = 2.0  # the mql hazard starts after the download / webinar sign
 _RATE_INTENT_POWER = 0.5  # window rate = _WINDOW_RATE * intent ** power
 _ACTIVITY_Z = 0.8  # activity = exp(_ACTIVITY_Z z + 0.25 noise)
 _SIZE_NOISE = 0.9  # sd of the noise on log company size
-_WIN_SESSION_POW = 1.0  # window sessions: mass 2.5 * strength ** pow (prospects)
-_WIN_CLICK_POW = 1.0  # window e-mail clicks: mass 1.5 * strength ** pow (prospects)
-_WIN_PRICING_DUR_POW = 0.6  # window pricing visit: median 150 s * strength ** pow
+_WIN_SESSION_POW = 0.0  # window sessions: mass 2.5 * strength ** pow (prospects)
+_WIN_CLICK_POW = 0.0  # window e-mail clicks: mass 1.5 * strength ** pow (prospects)
+_WIN_PRICING_DUR_POW = 0.3  # window pricing visit: median 150 s * strength ** pow
+_BINGE_PAGES = 4.5  # mean pages of a tire-kicker's browsing session ("binge")
+_WIN_BURST_DAYS = 2.0  # decay time of the browsing and e-mail clicks burst of a window
+_WIN_RETURNS = 1.2  # a prospect's window returns to /pricing Poisson(_WIN_RETURNS * strength)
+_MAX_RETURNS = 4  # times (at most), each a day or two after the previous view
 
 # --- vocabularies --------------------------------------------------------------------------
 _ET = {name: i for i, name in enumerate(CANONICAL_EVENT_TYPES)}
@@ -169,27 +185,32 @@ _CONTENT = (tuple(f"ebook-{i}" for i in range(1, _N_EBOOK + 1))
 _N_DOWNLOADABLE = _N_EBOOK + _N_GUIDE + _N_PAPER
 _WEBINAR0 = _N_DOWNLOADABLE
 
-# browsing page groups: core, blog, docs, pricing, careers (rows = lead type)
+# browsing page groups: core, blog, docs, pricing, careers (rows = lead type); prospects and
+# tire-kickers (hardly) look at /pricing outside their window
 _SESSION_GROUPS = np.array([
-    [0.47, 0.33, 0.12, 0.06, 0.02],
-    [0.45, 0.30, 0.08, 0.15, 0.02],
+    [0.50, 0.33, 0.15, 0.00, 0.02],
+    [0.52, 0.35, 0.08, 0.03, 0.02],
     [0.15, 0.55, 0.28, 0.01, 0.01],
     [0.35, 0.15, 0.05, 0.01, 0.44],
     [0.30, 0.40, 0.10, 0.10, 0.10],
 ])
 _WINDOW_GROUPS = np.array([0.50, 0.12, 0.18, 0.18, 0.02])
-# baseline sessions per day (times activity): constant part and extra decaying after sign-up
-_SESSION_RATE = np.array([1 / 180, 1 / 180, 1 / 90, 1 / 120, 0.0])
-_SESSION_BOOST = 1.0  # expected extra sessions in the weeks after sign-up
+# baseline sessions per day (times activity) and mean pages per session: prospects come back
+# often for a page or two, tire-kickers binge in rare long sessions, so both read about as
+# many pages per day but not in as many sessions or on as many days
+_SESSION_RATE = np.array([1 / 50, 1 / 175, 1 / 90, 1 / 120, 0.0])
+_SESSION_PAGES = np.array([1.3, _BINGE_PAGES, 1.4, 1.4, 1.4])
+_SESSION_BOOST = 2.6  # expected extra pages in sessions over the weeks after sign-up
 _SESSION_BOOST_DAYS = 20.0
-_CONTENT_RATE = np.array([1 / 200, 1 / 180, 1 / 35, 1 / 400, 0.0])  # downloads per day
-_WEBINAR_RATE = np.array([1 / 400, 1 / 400, 1 / 90, 0.0, 0.0])  # registrations per day
+_CONTENT_RATE = np.array([1 / 200, 1 / 180, 1 / 50, 1 / 400, 0.0])  # downloads per day
+_WEBINAR_RATE = np.array([1 / 400, 1 / 400, 1 / 120, 0.0, 0.0])  # registrations per day
 _ATTEND_PROB = np.array([0.5, 0.4, 0.85, 0.3, 0.0])
-_EMAIL_OPEN_RATE = np.array([1 / 120, 1 / 130, 1 / 100, 1 / 200, 1 / 300])
-_EMAIL_CLICK_PROB = np.array([0.25, 0.12, 0.20, 0.05, 0.3])
-_UNSUB_PROB = np.array([0.06, 0.22, 0.08, 0.30, 0.03])
+_EMAIL_OPEN_RATE = np.array([1 / 240, 1 / 260, 1 / 200, 1 / 400, 1 / 600])
+_EMAIL_CLICK_PROB = np.array([0.2, 0.2, 0.20, 0.05, 0.3])
+_UNSUB_PROB = np.array([0.12, 0.12, 0.08, 0.30, 0.03])
+_DECOY_RATE = np.array([0.0, 0.0, 1 / 300, 1 / 600, 0.0])  # out-of-order bursts per day
 _CAREERS_RATE = np.array([0.0, 0.0, 0.0, 1 / 60, 0.0])
-_BOT_BURST_RATE = 1 / 100
+_BOT_BURST_RATE = 1 / 55
 _BOT_BURST_MEAN = 12.0
 
 # sign-up touch: content_download, form_submit, webinar_register, demo_request
@@ -294,13 +315,25 @@ def _decaying_times(rng, mass, tau, t0, t1):
     return lead, t0[lead] - tau * np.log1p(-u)
 
 
+def _group_cumsum(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Running sums of ``values`` within consecutive groups of sizes ``counts``."""
+    total = np.cumsum(values)
+    start = np.repeat(np.cumsum(counts) - counts, counts)
+    return total - np.concatenate([[0.0], total])[start]
+
+
 def _durations(rng, mean_log: np.ndarray | float, sd: float, n: int) -> np.ndarray:
     return np.exp(mean_log + sd * rng.standard_normal(n)).astype(np.float32) + np.float32(0.5)
 
 
-def _browse(rng, ev, lead, t, group_p, ltype, bot=False):
-    """Expand session starts into page views (and pricing/careers views) minutes apart."""
-    n_pages = rng.geometric(1 / (_BOT_BURST_MEAN if bot else 1.4), size=lead.size)
+def _browse(rng, ev, lead, t, group_p, ltype, bot=False, pages=1.4):
+    """Expand session starts into page views (and pricing/careers views) minutes apart.
+
+    ``pages`` is the mean number of pages per session (geometric), a scalar or one per session;
+    bot sessions have `_BOT_BURST_MEAN` pages seconds apart. ``ltype`` (per lead, or None)
+    makes researchers linger a little longer.
+    """
+    n_pages = rng.geometric(1 / (_BOT_BURST_MEAN if bot else np.asarray(pages)), size=lead.size)
     sess = np.repeat(np.arange(lead.size), n_pages)
     first = np.zeros(sess.size, dtype=bool)
     first[np.cumsum(n_pages) - n_pages] = True
@@ -327,8 +360,110 @@ def _browse(rng, ev, lead, t, group_p, ltype, bot=False):
         dur = _durations(rng, np.log(1.5), 0.6, sess.size)
     else:
         base = np.where(grp == 3, np.log(35.0), np.where(grp == 4, np.log(90.0), np.log(45.0)))
-        dur = _durations(rng, base + 0.1 * (ltype[pl] == 2), 0.9, sess.size)
+        researcher = 0.0 if ltype is None else 0.1 * (ltype[pl] == 2)
+        dur = _durations(rng, base + researcher, 0.9, sess.size)
     ev.add(pl, pt, etype, dur, page)
+
+
+def _baseline_browsing(rng, ev, ltype, activity, created, life_end):
+    """Browsing over a lead's life: sessions at a constant rate plus a burst decaying after
+    sign-up, both scaled by activity, with the type's pages per session (`_SESSION_PAGES`);
+    the burst holds `_SESSION_BOOST` pages on average whatever the session length."""
+    pages = _SESSION_PAGES[ltype]
+    r = _SESSION_RATE[ltype] * activity
+    lead, t = _poisson_times(rng, r, created, life_end)
+    lead2, t2 = _decaying_times(rng, np.where(r > 0, _SESSION_BOOST * activity / pages, 0.0),
+                                _SESSION_BOOST_DAYS, created, life_end)
+    lead, t = np.concatenate([lead, lead2]), np.concatenate([t, t2])
+    _browse(rng, ev, lead, t, _SESSION_GROUPS[ltype[lead]], ltype, pages=pages[lead])
+
+
+def _prospect_window(rng, ev, wl, base, s, hot, span):
+    """A prospect's buying window, in order: an e-book or guide download within hours, a
+    webinar registration about a day later and its attendance a day or so after, then a
+    pricing visit (longer for stronger windows), returns to /pricing a day or two apart (more
+    for stronger windows) and sometimes a demo request; plus a form fill or feedback, and browsing sessions and e-mail
+    clicks decaying within days (`_WIN_BURST_DAYS`; masses times ``s ** _WIN_SESSION_POW`` and
+    ``s ** _WIN_CLICK_POW``)."""
+    m = wl.size
+    dl = rng.random(m) < np.minimum(0.97, 0.75 + 0.1 * s)
+    dl &= ~hot | (rng.random(m) < 0.3)
+    ev.add(wl[dl], base[dl] + rng.exponential(0.3, m)[dl], _ET["content_download"], None,
+           _PG["/resources"], rng.integers(0, _N_EBOOK + _N_GUIDE, m)[dl])
+    reg = rng.random(m) < np.minimum(0.9, 0.5 + 0.15 * s)
+    t_reg = base + 0.5 + rng.exponential(0.5, m)
+    web = _WEBINAR0 + rng.integers(0, _N_WEBINAR, m)
+    ev.add(wl[reg], t_reg[reg], _ET["webinar_register"], None, _PG["/webinars"], web[reg])
+    att = reg & (rng.random(m) < 0.8)
+    t_att = t_reg + 0.5 + rng.random(m)
+    ev.add(wl[att], t_att[att], _ET["webinar_attend"], None, _PG["/webinars"], web[att])
+    fb = att & (rng.random(m) < 0.15)
+    ev.add(wl[fb], t_att[fb] + rng.exponential(0.5, m)[fb], _ET["feedback"], None,
+           _PG["/feedback"])
+    pr = rng.random(m) < 0.92
+    t_pr = np.where(att, t_att, base + 2.0) + 0.3 + rng.exponential(0.7, m)
+    dur_pr = _durations(rng, np.log(150.0) + _WIN_PRICING_DUR_POW * np.log(s), 0.6, m)
+    ev.add(wl[pr], t_pr[pr], _ET["pricing_view"], dur_pr[pr], _PG["/pricing"])
+    n_ret = np.where(pr, np.minimum(rng.poisson(_WIN_RETURNS * s), _MAX_RETURNS), 0)
+    k = np.repeat(np.arange(m), n_ret)
+    t_ret = t_pr[k] + _group_cumsum(n_ret, 0.6 + rng.gamma(4.0, 0.2, k.size))
+    ev.add(wl[k], t_ret, _ET["pricing_view"], _durations(rng, np.log(120.0), 0.6, k.size),
+           _PG["/pricing"])
+    last = t_pr.copy()
+    last[k] = t_ret  # times are increasing within a lead, so the last write is the last return
+    demo = (n_ret > 0) & (rng.random(m) < np.minimum(0.8, 0.35 * s))
+    ev.add(wl[demo], last[demo] + rng.exponential(1.0, m)[demo], _ET["demo_request"], None,
+           _PG["/demo"])
+    frm = rng.random(m) < 0.3
+    ev.add(wl[frm], base[frm] + 10 * rng.random(m)[frm], _ET["form_submit"], None,
+           _PG["/contact"])
+    until = np.full(m, span)
+    i, t = _decaying_times(rng, 2.5 * s**_WIN_SESSION_POW, _WIN_BURST_DAYS, base, until)
+    _browse(rng, ev, wl[i], t, _WINDOW_GROUPS, None)
+    i, t = _decaying_times(rng, 1.5 * s**_WIN_CLICK_POW, _WIN_BURST_DAYS, base, until)
+    ev.add(wl[i], t, _ET["email_click"], None, _BLOG0 + rng.integers(0, 20, i.size))
+
+
+def _out_of_order_burst(rng, ev, lead, t0, demo_p=0.0):
+    """The decoy of a buying window: about the events of a prospect's window, out of order and
+    within a day or two. About as many pricing views as a prospect's window has, but minutes
+    apart (no return on another day), sometimes a demo request straight away (``demo_p``), then a download and a webinar
+    registration and attendance."""
+    m = lead.size
+    pr = rng.random(m) < 0.92
+    n_pr = np.where(pr, 1 + np.minimum(rng.poisson(_WIN_RETURNS * 1.2, m), _MAX_RETURNS), 0)
+    k = np.repeat(np.arange(m), n_pr)
+    ev.add(lead[k], t0[k] + _group_cumsum(n_pr, rng.exponential(3.0, k.size)) / 1_440,
+           _ET["pricing_view"], _durations(rng, np.log(100.0), 0.7, k.size), _PG["/pricing"])
+    demo = pr & (rng.random(m) < demo_p)
+    ev.add(lead[demo], t0[demo] + rng.exponential(0.2, m)[demo], _ET["demo_request"], None,
+           _PG["/demo"])
+    dl = rng.random(m) < 0.8
+    ev.add(lead[dl], t0[dl] + 0.5 + rng.exponential(0.7, m)[dl], _ET["content_download"], None,
+           _PG["/resources"], rng.integers(0, _N_EBOOK + _N_GUIDE, m)[dl])
+    reg = rng.random(m) < 0.65
+    t_reg = t0 + 0.2 + rng.exponential(0.5, m)
+    web = _WEBINAR0 + rng.integers(0, _N_WEBINAR, m)
+    ev.add(lead[reg], t_reg[reg], _ET["webinar_register"], None, _PG["/webinars"], web[reg])
+    att = reg & (rng.random(m) < 0.8)
+    ev.add(lead[att], t_reg[att] + 0.5 + rng.random(m)[att], _ET["webinar_attend"], None,
+           _PG["/webinars"], web[att])
+
+
+def _tire_kicker_window(rng, ev, wl, base, span, demo_p=0.15):
+    """A tire-kicker's buying window (or a non-buyer's decoy of one, with ``demo_p`` 0): an
+    `_out_of_order_burst`, a form fill, browsing in a couple of long sessions and e-mail
+    clicks decaying within days, about as many events as a prospect's window has."""
+    m = wl.size
+    t0 = base + rng.exponential(0.3, m)
+    _out_of_order_burst(rng, ev, wl, t0, demo_p=demo_p)
+    frm = rng.random(m) < 0.3
+    ev.add(wl[frm], t0[frm] + 3 * rng.random(m)[frm], _ET["form_submit"], None, _PG["/contact"])
+    i, t = _decaying_times(rng, np.full(m, 2.5 * 1.4 / _BINGE_PAGES), _WIN_BURST_DAYS, t0,
+                           np.full(m, span))
+    _browse(rng, ev, wl[i], t, _WINDOW_GROUPS, None, pages=_BINGE_PAGES)
+    i, t = _decaying_times(rng, np.full(m, 1.5), _WIN_BURST_DAYS, t0, np.full(m, span))
+    ev.add(wl[i], t, _ET["email_click"], None, _BLOG0 + rng.integers(0, 20, i.size))
 
 
 def generate(n_leads: int, seed: int, end: pd.Timestamp | str | None = None,
@@ -454,13 +589,7 @@ def generate(n_leads: int, seed: int, end: pd.Timestamp | str | None = None,
                      [_PG["/resources"], _PG["/contact"], _PG["/webinars"]], _PG["/demo"])
     ev.add(idx, t_sign, kind, None, page, content)
 
-    # browsing sessions: constant rate plus a decaying burst after sign-up
-    r = _SESSION_RATE[ltype] * activity
-    lead, t = _poisson_times(rng, r, created, life_end)
-    lead2, t2 = _decaying_times(rng, np.where(r > 0, _SESSION_BOOST * activity, 0.0),
-                                _SESSION_BOOST_DAYS, created, life_end)
-    lead, t = np.concatenate([lead, lead2]), np.concatenate([t, t2])
-    _browse(rng, ev, lead, t, _SESSION_GROUPS[ltype[lead]], ltype)
+    _baseline_browsing(rng, ev, ltype, activity, created, life_end)
 
     # content downloads and webinars (researchers live here)
     lead, t = _poisson_times(rng, _CONTENT_RATE[ltype] * activity, created, life_end)
@@ -483,52 +612,15 @@ def generate(n_leads: int, seed: int, end: pd.Timestamp | str | None = None,
     lead, t = _poisson_times(rng, np.where(ltype == 4, _BOT_BURST_RATE, 0.0), created, life_end)
     _browse(rng, ev, lead, t, _SESSION_GROUPS[4], ltype, bot=True)
 
-    # buying window: the tell-tale sequence, then browsing and e-mail clicks decaying
+    # buying window: the tell-tale sequence (prospects) or its decoy (tire-kickers)
     wl = np.flatnonzero(window < span).astype(np.int32)
     base = np.maximum(window[wl], created[wl] + 0.002)
     pros = ltype[wl] == 0
-    s = strength[wl]
-    m = wl.size
-
-    def _p(p_prospect, p_tire):
-        return np.where(pros, p_prospect, p_tire)
-
-    dl = rng.random(m) < _p(np.minimum(0.97, 0.75 + 0.1 * s), 0.45)
-    dl &= ~hot[wl] | (rng.random(m) < 0.3)
-    ev.add(wl[dl], base[dl] + rng.exponential(0.5, m)[dl], _ET["content_download"], None,
-           _PG["/resources"], rng.integers(0, _N_EBOOK + _N_GUIDE, m)[dl])
-    reg = rng.random(m) < _p(np.minimum(0.9, 0.5 + 0.15 * s), 0.2)
-    t_reg = base + 0.7 + rng.exponential(1.0, m)
-    web = _WEBINAR0 + rng.integers(0, _N_WEBINAR, m)
-    ev.add(wl[reg], t_reg[reg], _ET["webinar_register"], None, _PG["/webinars"], web[reg])
-    att = reg & (rng.random(m) < _p(0.8, 0.35))
-    t_att = t_reg + 1.0 + 2.0 * rng.random(m)
-    ev.add(wl[att], t_att[att], _ET["webinar_attend"], None, _PG["/webinars"], web[att])
-    fb = att & (rng.random(m) < 0.15)
-    ev.add(wl[fb], t_att[fb] + rng.exponential(0.5, m)[fb], _ET["feedback"], None,
-           _PG["/feedback"])
-    pr = rng.random(m) < _p(0.92, 0.75)
-    t_pr = base + 3.0 + rng.exponential(1.5, m)
-    dur_pr = np.where(pros, _durations(rng, np.log(150.0) + _WIN_PRICING_DUR_POW * np.log(s), 0.6,
-                                       m),
-                      _durations(rng, np.log(35.0), 0.8, m))
-    ev.add(wl[pr], t_pr[pr], _ET["pricing_view"], dur_pr[pr], _PG["/pricing"])
-    ret = pr & (rng.random(m) < _p(np.minimum(0.95, 0.5 + 0.25 * s), 0.12))
-    t_ret = t_pr + rng.gamma(4.0, 0.3, m)
-    ev.add(wl[ret], t_ret[ret], _ET["pricing_view"],
-           _durations(rng, np.log(120.0), 0.6, m)[ret], _PG["/pricing"])
-    demo = ret & (rng.random(m) < _p(np.minimum(0.8, 0.35 * s), 0.1))
-    ev.add(wl[demo], t_ret[demo] + rng.exponential(1.0, m)[demo], _ET["demo_request"], None,
-           _PG["/demo"])
-    frm = rng.random(m) < _p(0.3, 0.1)
-    ev.add(wl[frm], base[frm] + 10 * rng.random(m)[frm], _ET["form_submit"], None,
-           _PG["/contact"])
-    sess_mass = np.where(pros, 2.5 * s**_WIN_SESSION_POW, 1.5)
-    i, t = _decaying_times(rng, sess_mass, 7.0, base, np.full(m, span))
-    _browse(rng, ev, wl[i], t, _WINDOW_GROUPS, ltype)
-    i, t = _decaying_times(rng, np.where(pros, 1.5 * s**_WIN_CLICK_POW, 0.5), 7.0, base,
-                           np.full(m, span))
-    ev.add(wl[i], t, _ET["email_click"], None, _BLOG0 + rng.integers(0, 20, i.size))
+    _prospect_window(rng, ev, wl[pros], base[pros], strength[wl[pros]], hot[wl[pros]], span)
+    _tire_kicker_window(rng, ev, wl[~pros], base[~pros], span)
+    # non-buyers also comparison-shop now and then: decoys of a window, out of order
+    lead, t = _poisson_times(rng, _DECOY_RATE[ltype] * activity, created, life_end)
+    _tire_kicker_window(rng, ev, lead, t, span, demo_p=0.0)
 
     # marketing e-mail: opens (some clicked), unsubscribes stop further e-mail events
     unsub = np.where(rng.random(n) < _UNSUB_PROB[ltype] / np.sqrt(intent),
