@@ -71,3 +71,15 @@ def test_partial_override_keeps_other_defaults():
     assert config.features.session_gap_minutes == 30.0
     assert config.candidates.logistic.C == 2
     assert config.candidates.hist_gradient_boosting.enabled
+
+
+def test_ablation_config_keeps_only_what_a_scorecard_sees():
+    config = load_config(DEFAULT_YAML.parent / "ablation.yaml")
+    kept = [c for c in config.features.feature_columns() if c in config.features.engagement_columns()]
+    assert kept, "the ablation keeps the all-time counts"
+    for name in kept:
+        assert not name.endswith(("_7d", "_30d", "_90d")), name
+        assert not name.startswith(("days_since_", "no_", "sessions_", "active_days_", "trend_", "journey")), name
+        assert "_returns_" not in name, name
+    assert {"pricing_view_all", "events_all", "time_on_site_s_sum"} <= set(kept)
+    assert config.registry.model_name != load_config(DEFAULT_YAML).registry.model_name
