@@ -4,9 +4,10 @@ the aggregation).
 `build_feature_table` describes any set of (lead, cutoff) pairs; `build_features` is the
 scoring case: every open lead at one cutoff. Both count the cutoff-independent event arrays of
 `event_arrays` strictly before each cutoff: each example is expanded into its lead's events,
-the events at or after its cutoff are masked out, and every feature is a `np.bincount` (or a
-run end) over what is left. The Spark engine compiles the same `FeatureSpec` into SQL
-(`features_sql`); both follow the semantics in data/README.md and are tested equal.
+the events at or after its cutoff are masked out, and every feature is a `np.bincount` or an
+`np.add.at` / `np.maximum.at` over what is left. The Spark engine compiles the same
+`FeatureSpec` into SQL (`features_sql`); both follow the semantics in data/README.md and are
+tested equal.
 """
 
 import numpy as np
@@ -16,6 +17,8 @@ from leadq.contract import STAGE_ORDER
 from leadq.event_arrays import US_PER_DAY, EventArrays, event_arrays
 from leadq.feature_spec import FeatureSpec
 from leadq.load import LoadedData
+
+NO_EVENT = np.iinfo(np.int64).min  # "latest event time" of an example without such an event
 
 
 def to_utc(value) -> pd.Timestamp:
@@ -85,9 +88,6 @@ class _Expanded:
         last = np.full(n_groups * self.n_examples, NO_EVENT, dtype=np.int64)
         np.maximum.at(last, self.group_key, self.us)
         return last.reshape(n_groups, self.n_examples)
-
-
-NO_EVENT = np.iinfo(np.int64).min
 
 
 def _days_since(cut_us: np.ndarray, last: np.ndarray) -> np.ndarray:
