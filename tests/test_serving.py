@@ -28,7 +28,8 @@ def test_mlflow_models_predict_serves_the_registered_pyfunc(trained, tmp_path):
     head = pd.read_csv(features).head(200)
     head.to_csv(features, index=False)
     predictions = tmp_path / "predictions.json"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": trained.tracking_uri}
+    # Both URIs: an earlier test's `mlflow.set_registry_uri` leaves MLFLOW_REGISTRY_URI behind.
+    env = {**os.environ, "MLFLOW_TRACKING_URI": trained.tracking_uri, "MLFLOW_REGISTRY_URI": trained.tracking_uri}
     done = subprocess.run(
         [sys.executable, "-m", "mlflow", "models", "predict", "-m", "models:/lead-quality@champion",
          "-i", str(features), "-t", "csv", "--env-manager", "local", "-o", str(predictions)],

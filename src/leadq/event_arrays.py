@@ -40,7 +40,6 @@ NEVER = np.iinfo(np.int64).max
 class EventArrays:
     """Events of every lead in (lead, time) order, their marks, and each lead's journey."""
 
-    lead_key: np.ndarray
     us: np.ndarray
     group: np.ndarray
     duration_s: np.ndarray
@@ -220,7 +219,6 @@ def build_event_arrays(data: LoadedData, spec: FeatureSpec) -> EventArrays:
     )
     journey_groups = [spec.event_types.index(t) for t in spec.journey_types]
     return EventArrays(
-        lead_key=lead_key,
         us=us,
         group=group,
         duration_s=raw.pop("duration_s")[order],

@@ -200,6 +200,25 @@ def score_chunk(pipelines: dict, spec, funnel: list[str], keys: pd.DataFrame,
     return part
 
 
+def resolve_model(model_ref: str | None, tracking_uri: str | None):
+    """The model a reference names, for both engines: (artifacts, resolved tracking URI,
+    (name, model_uri, version)). A missing name, alias or version is `ModelNotFoundError`."""
+    from leadq.pyfunc_model import load_model_artifacts
+    from leadq.registry import model_version, resolve_model_uri
+    from leadq.tracking import resolve_tracking_uri, use_tracking_uri
+
+    tracking_uri = resolve_tracking_uri(tracking_uri)
+    model_uri, name, ref = parse_model_ref(model_ref)
+    with use_tracking_uri(tracking_uri):
+        resolve_model_uri(model_uri, tracking_uri)
+        version = str(model_version(name, ref, tracking_uri).version) if name else ref
+        try:
+            artifacts = load_model_artifacts(model_uri, tracking_uri)
+        except OSError as exc:  # pragma: no cover - a store whose files were removed
+            raise ModelNotFoundError(f"model '{model_uri}' cannot be loaded: {exc}") from None
+    return artifacts, tracking_uri, (name, model_uri, version)
+
+
 def predict_leads(
     data: LoadedData,
     model_ref: str | None,
@@ -210,21 +229,9 @@ def predict_leads(
     present_event_columns: set[str] | None = None,
 ) -> tuple[pd.DataFrame, dict, list[str]]:
     """Score every open lead of `data`; returns (scored table, drift report, warnings)."""
-    from leadq.pyfunc_model import load_model_artifacts
-    from leadq.registry import model_version, resolve_model_uri
-    from leadq.tracking import resolve_tracking_uri, use_tracking_uri
-
-    tracking_uri = resolve_tracking_uri(tracking_uri)
-    model_uri, name, ref = parse_model_ref(model_ref)
+    artifacts, tracking_uri, (name, model_uri, version) = resolve_model(model_ref, tracking_uri)
+    pipelines = artifacts.load_pipelines()
     warnings: list[str] = []
-    with use_tracking_uri(tracking_uri):
-        resolve_model_uri(model_uri, tracking_uri)
-        version = str(model_version(name, ref, tracking_uri).version) if name else ref
-        try:
-            artifacts = load_model_artifacts(model_uri, tracking_uri)
-            pipelines = artifacts.load_pipelines()
-        except OSError as exc:  # pragma: no cover - a store whose files were removed
-            raise ModelNotFoundError(f"model '{model_uri}' cannot be loaded: {exc}") from None
     spec = artifacts.spec
     leads_columns = set(data.con.execute("SELECT * FROM leads LIMIT 0").df().columns)
     present = set(OPTIONAL_COLUMN_USERS) if present_event_columns is None else present_event_columns

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from leadq.contract import STAGE_ORDER
-from leadq.errors import BadInputError, ModelNotFoundError
+from leadq.errors import BadInputError
 from leadq.features import to_utc
 from leadq.io import atomic_path, write_table
 from leadq.mapping import DataMapping
@@ -40,6 +40,7 @@ from leadq.predict import (
     check_spec_needs,
     finish_scores,
     parse_model_ref,
+    resolve_model,
     score_header,
     stale_data_warning,
 )
@@ -60,22 +61,12 @@ def predict_leads_spark(
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    from leadq.pyfunc_model import load_model_artifacts
-    from leadq.registry import model_version, resolve_model_uri
     from leadq.spark_engine import _q, _to_pandas_features, features_spark_frame, open_leads_spark
-    from leadq.tracking import resolve_tracking_uri, use_tracking_uri
+    from leadq.tracking import use_tracking_uri
 
     spark = loaded.spark
-    tracking_uri = resolve_tracking_uri(tracking_uri)
-    model_uri, name, ref = parse_model_ref(model_ref)
+    artifacts, tracking_uri, (name, model_uri, version) = resolve_model(model_ref, tracking_uri)
     warnings: list[str] = []
-    with use_tracking_uri(tracking_uri):
-        resolve_model_uri(model_uri, tracking_uri)
-        version = str(model_version(name, ref, tracking_uri).version) if name else ref
-        try:
-            artifacts = load_model_artifacts(model_uri, tracking_uri)
-        except OSError as exc:  # pragma: no cover - a store whose files were removed
-            raise ModelNotFoundError(f"model '{model_uri}' cannot be loaded: {exc}") from None
     spec = artifacts.spec
     present = set(OPTIONAL_COLUMN_USERS) if present_event_columns is None else present_event_columns
     check_spec_needs(loaded, set(loaded.spark.table("leads").columns), spec, present)

@@ -276,6 +276,19 @@ def train_models(
         return _train_models(examples, spec, config, oracle, progress)
 
 
+def _ticker(progress: ProgressCallback | None, total: int) -> Callable[[str], None]:
+    """A callback that reports each finished step to `progress` as (step, steps done, total)."""
+    done = 0
+
+    def tick(step: str) -> None:
+        nonlocal done
+        if progress is not None:
+            progress(step, done, total)
+        done += 1
+
+    return tick
+
+
 def _train_models(examples, spec, config, oracle, progress) -> TrainResult:
     _check_columns(examples, spec, config.targets)
     if examples.empty:
@@ -295,13 +308,7 @@ def _train_models(examples, spec, config, oracle, progress) -> TrainResult:
 
     n_candidates = len(build_candidates(spec, config.candidates, config.seed))
     total = len(config.targets) * (n_candidates + 1)
-    done = 0
-
-    def tick(step: str) -> None:
-        nonlocal done
-        if progress is not None:
-            progress(step, done, total)
-        done += 1
+    tick = _ticker(progress, total)
 
     targets = {
         t: _fit_target(t, frames, spec, config, oracle, tick) for t in config.targets
@@ -667,13 +674,7 @@ def _train_cross_validated(examples, spec, config, n_folds, progress, source) ->
     X = rows[spec.feature_columns()]
     candidates = build_candidates(spec, config.candidates, config.seed)
     total = (len(candidates) + 1) * n_folds + n_folds + 2
-    done = 0
-
-    def tick(step: str) -> None:
-        nonlocal done
-        if progress is not None:
-            progress(step, done, total)
-        done += 1
+    tick = _ticker(progress, total)
 
     scores, losses, last_models = {}, {}, {}
     for name, pipeline in candidates.items():
