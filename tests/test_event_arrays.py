@@ -60,3 +60,22 @@ def test_return_marks_match_a_pairwise_reference(rng):
         expected[i] = np.any(candidate & (lead == lead[i]) & (gap >= lo) & (gap <= hi))
     assert np.array_equal(got, expected)
     assert 0 < got.sum() < candidate.sum()
+
+
+def test_return_marks_settle_long_bursts_by_the_ranked_search(rng, monkeypatch):
+    # one lead with a burst of candidates minutes apart, longer than the step-back limit
+    lead = np.array([1] * 40 + [2] * 5, dtype=np.int64)
+    minute = 60_000_000
+    us = np.concatenate([np.arange(30) * minute, 13 * ea.US_PER_HOUR + np.arange(10) * minute,
+                         np.array([0, 1, 2, 3, 4]) * ea.US_PER_DAY])
+    candidate = np.ones(len(lead), dtype=bool)
+    lo, hi = 12 * ea.US_PER_HOUR, 7 * ea.US_PER_DAY
+    expected = np.zeros(len(lead), dtype=bool)
+    for i in range(len(lead)):
+        gap = us[i] - us
+        expected[i] = np.any((lead == lead[i]) & (gap >= lo) & (gap <= hi))
+    assert expected[30:40].all() and not expected[:30].any() and not expected[40]
+    monkeypatch.setattr(ea, "RETURN_LOOKBACK_STEPS", 3)
+    assert np.array_equal(ea.return_marks(lead, us, candidate, lo, hi), expected)
+    monkeypatch.setattr(ea, "RETURN_LOOKBACK_STEPS", 64)
+    assert np.array_equal(ea.return_marks(lead, us, candidate, lo, hi), expected)

@@ -222,3 +222,21 @@ def test_labels_follow_the_horizon_and_skip_reached_stages():
     assert b1["label_mql"] == 0.0 and b1["label_sql"] == 0.0  # sql 03-10 is past 03-02
     b2 = labels.loc[("b", cutoffs[1])]
     assert b2["label_mql"] == 1.0 and b2["label_sql"] == 1.0  # sql implies mql
+
+
+def test_one_pass_over_all_events_equals_the_per_example_expansion(monkeypatch):
+    """Scoring every open lead walks all events once, in chunks; a few examples expand their
+    own events instead. Both, and any chunk size, must give the same vectors."""
+    from leadq import features, synth
+
+    tables = synth.generate(n_leads=400, seed=11, end=pd.Timestamp("2024-12-31", tz="UTC"))
+    data = load_frames(tables["leads"], tables["events"], tables["outcomes"], clock=CLOCK)
+    spec = infer_attribute_spec(data, FeatureSpec())
+    as_of = data.history_end() - pd.Timedelta(days=20)
+    everyone = build_features(data, spec, as_of).set_index("lead_id")
+    assert len(everyone) > 300 and everyone["events_all"].sum() > 0.5 * len(data.events)
+    few = everyone.index[::25]
+    one_by_one = build_feature_table(data, spec, pd.DataFrame({"lead_id": few, "cutoff": as_of}))
+    pd.testing.assert_frame_equal(one_by_one.drop(columns="cutoff").set_index("lead_id"), everyone.loc[few])
+    monkeypatch.setattr(features, "CHUNK_ROWS", 64)
+    pd.testing.assert_frame_equal(build_features(data, spec, as_of).set_index("lead_id"), everyone)

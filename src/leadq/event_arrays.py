@@ -1,15 +1,16 @@
 """The cutoff-independent half of the feature engine: events as sorted arrays with their marks.
 
-Validated events are fetched from DuckDB once per (loaded data, spec) as numpy arrays and put
-in (lead, time) order. Every derived per-event flag ("mark") depends only on the event and the
-events of the same lead before it, so counting marks strictly before a cutoff is point-in-time
-correct for any cutoff:
+The validated events (`LoadedData.events`) are put in (lead, time) order once per (loaded data,
+spec). Every derived per-event flag ("mark", one bit of `marks`) depends only on the event and
+the events of the same lead before it, so counting marks strictly before a cutoff is
+point-in-time correct for any cutoff:
 
-- `session_start`: a lead's first event, and every event more than `session_gap_minutes` after
+- `TIMED`: the event has a duration;
+- `SESSION_START`: a lead's first event, and every event more than `session_gap_minutes` after
   the previous one;
-- `day_start`: a lead's first event of each UTC day;
-- `first_content`, `first_page`: a lead's first touch of each content item and page;
-- `is_return`: a `return_event_type` event with an earlier one of the same lead between
+- `DAY_START`: a lead's first event of each UTC day;
+- `FIRST_CONTENT`, `FIRST_PAGE`: a lead's first touch of each content item and page;
+- `RETURN`: a `return_event_type` event with an earlier one of the same lead between
   `return_max_days` and `return_min_hours` before it (both ends included).
 
 `journey[k, s]` is when lead `k` first completed step `s` of the tell-tale sequence in order
@@ -34,20 +35,20 @@ US_PER_DAY = 86_400_000_000
 US_PER_HOUR = 3_600_000_000
 US_PER_MINUTE = 60_000_000
 NEVER = np.iinfo(np.int64).max
+TIMED, SESSION_START, DAY_START, FIRST_CONTENT, FIRST_PAGE, RETURN = 1, 2, 4, 8, 16, 32
 
 
 @dataclass
 class EventArrays:
-    """Events of every lead in (lead, time) order, their marks, and each lead's journey."""
+    """Events of every lead in (lead, time) order, their marks, and each lead's journey.
 
+    `duration_s` is 0 where an event has no duration (its `TIMED` bit is then clear)."""
+
+    lead_key: np.ndarray
     us: np.ndarray
     group: np.ndarray
     duration_s: np.ndarray
-    session_start: np.ndarray
-    day_start: np.ndarray
-    first_content: np.ndarray
-    first_page: np.ndarray
-    is_return: np.ndarray
+    marks: np.ndarray
     lead_start: np.ndarray
     journey: np.ndarray
 
@@ -80,44 +81,74 @@ def lead_time_order(lead_key: np.ndarray, us: np.ndarray) -> np.ndarray:
     pos_bits = _bits(n)
     if n == 0 or _bits(int(lead_key.max())) + pos_bits > 63:
         return by_time[np.argsort(lead_key[by_time], kind="stable")]
-    packed = np.sort((lead_key[by_time].astype(np.int64) << pos_bits) | np.arange(n, dtype=np.int64))
-    return by_time[packed & ((1 << pos_bits) - 1)]
+    packed = lead_key[by_time].astype(np.int64)
+    packed <<= pos_bits
+    packed |= np.arange(n, dtype=np.int64)
+    packed.sort()
+    packed &= (1 << pos_bits) - 1
+    return by_time[packed]
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
     """The distinct values in ascending order (`np.sort` based: faster than `np.unique` here)."""
     ordered = np.sort(values)
     keep = np.ones(len(ordered), dtype=bool)
-    keep[1:] = ordered[1:] != ordered[:-1]
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
     return ordered[keep]
 
 
 def dense_codes(hashes: np.ndarray) -> tuple[np.ndarray, int]:
-    """Small integer codes for 64-bit hashes of values (0: no value, coded -1), and how many
-    distinct values there are.
+    """Small integer codes (int32) for 64-bit hashes of values (0: no value, coded -1), and how
+    many distinct values there are.
 
     The distinct hashes usually differ in their low 16-24 bits, so a direct-mapped table indexed
     by those bits codes every row with one cache-resident lookup; `searchsorted` otherwise."""
-    values = sorted_unique(hashes[hashes != 0])
+    missing = hashes == 0
+    values = hashes[~missing]
+    values.sort()
+    values = sorted_unique(values)
     for bits in range(max(_bits(len(values)) + 6, 12), 25):
         slots = values & np.uint64((1 << bits) - 1)
         if len(sorted_unique(slots)) == len(values):
-            table = np.full(1 << bits, -1, dtype=np.int64)
-            table[slots.astype(np.int64)] = np.arange(len(values))
-            codes = table[(hashes & np.uint64((1 << bits) - 1)).view(np.int64)]
-            codes[hashes == 0] = -1
+            table = np.full(1 << bits, -1, dtype=np.int32)
+            table[slots.astype(np.int64)] = np.arange(len(values), dtype=np.int32)
+            row_slots = hashes & np.uint64((1 << bits) - 1)
+            codes = table[row_slots.view(np.int64)]
+            codes[missing] = -1
             return codes, len(values)
-    codes = np.searchsorted(values, hashes).astype(np.int64)
-    codes[hashes == 0] = -1
+    codes = np.searchsorted(values, hashes).astype(np.int32)
+    codes[missing] = -1
     return codes, len(values)
 
 
 def first_touches(lead_key: np.ndarray, codes: np.ndarray, n_codes: int) -> np.ndarray:
     """True at each lead's first event with a given code (rows in lead, time order)."""
+    n = len(codes)
+    out = np.zeros(n, dtype=bool)
     present = codes >= 0
-    out = np.zeros(len(codes), dtype=bool)
-    rows = np.flatnonzero(present)
-    out[rows] = first_occurrence(lead_key[rows].astype(np.int64) * max(n_codes, 1) + codes[rows])
+    n_present = int(np.count_nonzero(present))
+    if n_present == 0:
+        return out
+    all_present = n_present == n
+    keys = lead_key.astype(np.int64) if all_present else lead_key[present].astype(np.int64)
+    keys *= max(n_codes, 1)
+    keys += codes if all_present else codes[present]
+    pos_bits = _bits(n)
+    if _bits((int(lead_key[-1]) + 1) * max(n_codes, 1)) + pos_bits > 63:
+        out[present] = first_occurrence(keys)
+        return out
+    keys <<= pos_bits
+    keys |= np.arange(n, dtype=np.int64) if all_present else np.flatnonzero(present)
+    keys.sort()
+    first = np.empty(len(keys), dtype=bool)
+    first[0] = True
+    changed = keys[1:] ^ keys[:-1]
+    changed >>= pos_bits
+    np.not_equal(changed, 0, out=first[1:])
+    del changed
+    rows = keys[first]
+    rows &= (1 << pos_bits) - 1
+    out[rows] = True
     return out
 
 
@@ -142,25 +173,51 @@ def day_starts(lead_key: np.ndarray, us: np.ndarray) -> np.ndarray:
     return start
 
 
+RETURN_LOOKBACK_STEPS = 64
+
+
 def return_marks(lead_key: np.ndarray, us: np.ndarray, candidate: np.ndarray, min_us: int, max_us: int) -> np.ndarray:
     """True at each candidate event with an earlier candidate of the same lead in
-    [us - max_us, us - min_us] (rows in lead, time order)."""
+    [us - max_us, us - min_us] (rows in lead, time order).
+
+    The latest earlier candidate at least `min_us` before is found by stepping back one
+    candidate at a time, for the rows not yet settled; runs of candidates closer together than
+    `min_us` longer than RETURN_LOOKBACK_STEPS are settled by a search over ranked times."""
     out = np.zeros(len(us), dtype=bool)
     rows = np.flatnonzero(candidate)
     if len(rows) == 0:
         return out
-    lead, time = lead_key[rows].astype(np.int64), us[rows]
-    # Rank times so that (lead, time) packs into one sortable integer.
+    lead, time = lead_key[rows], us[rows]
+    latest = np.full(len(rows), -1, dtype=np.int64)  # the earlier candidate found (-1: none)
+    open_ = np.arange(1, len(rows), dtype=np.int64)
+    for step in range(1, RETURN_LOOKBACK_STEPS + 1):
+        back = open_ - step
+        same_lead = lead[back] == lead[open_]
+        open_, back = open_[same_lead], back[same_lead]
+        settled = time[back] <= time[open_] - min_us
+        latest[open_[settled]] = back[settled]
+        open_ = open_[~settled & (back > 0)]
+        if len(open_) == 0:
+            break
+    else:
+        latest[open_] = _latest_before_by_rank(lead, time, min_us)[open_]
+    found = latest >= 0
+    found[found] = time[latest[found]] >= time[found] - max_us
+    out[rows[found]] = True
+    return out
+
+
+def _latest_before_by_rank(lead: np.ndarray, time: np.ndarray, min_us: int) -> np.ndarray:
+    """For each row (sorted by lead, time), the last row of the same lead with time <= its
+    time - min_us (-1: none), by packing (lead, ranked time) into one searchable integer."""
+    lead = lead.astype(np.int64)
     ranks = sorted_unique(np.concatenate([time, time - min_us]))
     width = len(ranks)
     key = lead * width + np.searchsorted(ranks, time)
     query = lead * width + np.searchsorted(ranks, time - min_us)
     latest = np.searchsorted(key, query, side="right") - 1
-    found = latest >= 0
-    safe = np.where(found, latest, 0)
-    found &= (lead[safe] == lead) & (time[safe] >= time - max_us)
-    out[rows[found]] = True
-    return out
+    safe = np.maximum(latest, 0)
+    return np.where((latest >= 0) & (lead[safe] == lead), latest, -1)
 
 
 def _first_after(lead_key: np.ndarray, us: np.ndarray, rows: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -185,48 +242,46 @@ def journey_times(lead_key, us, group, is_return, journey_groups: list[int], n_k
     return times
 
 
-def _fetch(data: LoadedData, spec: FeatureSpec) -> dict[str, np.ndarray]:
-    group = " ".join(f"WHEN '{t.replace(chr(39), chr(39) * 2)}' THEN {i}" for i, t in enumerate(spec.event_types))
-    return data.con.execute(
-        f"""
-        SELECT lead_key, epoch_us(ts) AS us,
-               CAST(CASE event_type {group} ELSE {len(spec.event_types)} END AS SMALLINT) AS grp,
-               coalesce(duration_s, CAST('NaN' AS DOUBLE)) AS duration_s,
-               CASE WHEN page IS NULL THEN 0 ELSE greatest(hash(page), 1) END AS page_hash,
-               CASE WHEN content_id IS NULL THEN 0 ELSE greatest(hash(content_id), 1) END AS content_hash
-        FROM events
-        """
-    ).fetchnumpy()
-
-
-def _first_touches_of(lead_key: np.ndarray, hashes: np.ndarray) -> np.ndarray:
-    codes, n_codes = dense_codes(hashes)
-    return first_touches(lead_key, codes, n_codes)
+def group_codes(type_code: np.ndarray, type_names: list[str], spec: FeatureSpec) -> np.ndarray:
+    """Each event's count group: its index in `spec.event_types`, or the `other` group."""
+    other = len(spec.event_types)
+    lookup = np.array([spec.event_types.index(t) if t in spec.event_types else other for t in type_names] + [other],
+                      dtype=np.int8 if other < 127 else np.int32)
+    return lookup[type_code]
 
 
 def build_event_arrays(data: LoadedData, spec: FeatureSpec) -> EventArrays:
-    """Fetch the validated events and derive everything that does not depend on a cutoff."""
-    raw = _fetch(data, spec)
+    """Sort the validated events and derive everything that does not depend on a cutoff."""
+    raw = data.events
     n_keys = data.count("leads") + 1
-    per_lead = np.bincount(raw["lead_key"], minlength=n_keys)
-    order = lead_time_order(raw.pop("lead_key"), raw["us"])
+    per_lead = np.bincount(raw.lead_key, minlength=n_keys)
+    order = lead_time_order(raw.lead_key, raw.us)
     lead_key = np.repeat(np.arange(n_keys, dtype=np.int32), per_lead)
-    us = raw.pop("us")[order]
-    group = raw.pop("grp")[order]
-    is_return = return_marks(
-        lead_key, us, group == spec.event_types.index(spec.return_event_type),
-        int(spec.return_min_hours * US_PER_HOUR), int(spec.return_max_days * US_PER_DAY),
-    )
+    us = raw.us[order]
+    group = group_codes(raw.type_code, raw.type_names, spec)[order]
+    duration = raw.duration_s[order]
+    timed = ~np.isnan(duration)
+    duration[~timed] = 0.0
+    content_code, n_content = dense_codes(raw.content_hash)
+    content_code = content_code[order]
+    page_code, n_pages = dense_codes(raw.page_hash)
+    page_code = page_code[order]
+    del order
+    return_group = spec.event_types.index(spec.return_event_type)
+    is_return = return_marks(lead_key, us, group == return_group,
+                             int(spec.return_min_hours * US_PER_HOUR), int(spec.return_max_days * US_PER_DAY))
+    marks = timed.view(np.uint8) * np.uint8(TIMED)
+    for flag, bit in (
+        (session_starts(lead_key, us, int(spec.session_gap_minutes * US_PER_MINUTE)), SESSION_START),
+        (day_starts(lead_key, us), DAY_START),
+        (first_touches(lead_key, content_code, n_content), FIRST_CONTENT),
+        (first_touches(lead_key, page_code, n_pages), FIRST_PAGE),
+        (is_return, RETURN),
+    ):
+        marks |= flag.view(np.uint8) * np.uint8(bit)
     journey_groups = [spec.event_types.index(t) for t in spec.journey_types]
     return EventArrays(
-        us=us,
-        group=group,
-        duration_s=raw.pop("duration_s")[order],
-        session_start=session_starts(lead_key, us, int(spec.session_gap_minutes * US_PER_MINUTE)),
-        day_start=day_starts(lead_key, us),
-        first_content=_first_touches_of(lead_key, raw.pop("content_hash")[order]),
-        first_page=_first_touches_of(lead_key, raw.pop("page_hash")[order]),
-        is_return=is_return,
+        lead_key=lead_key, us=us, group=group, duration_s=duration, marks=marks,
         lead_start=np.concatenate([[0], np.cumsum(per_lead)]),
         journey=journey_times(lead_key, us, group, is_return, journey_groups, n_keys),
     )

@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 from leadq.contract import STAGE_ORDER
-from leadq.event_arrays import US_PER_DAY, EventArrays, event_arrays
+from leadq.event_arrays import (
+    DAY_START, FIRST_CONTENT, FIRST_PAGE, RETURN, SESSION_START, TIMED, US_PER_DAY, EventArrays, event_arrays,
+)
 from leadq.feature_spec import FeatureSpec
 from leadq.load import LoadedData
 
@@ -52,42 +54,50 @@ def _lead_table(data: LoadedData, spec: FeatureSpec) -> dict[str, np.ndarray]:
     return table
 
 
-class _Expanded:
-    """Each example's events strictly before its cutoff: row arrays and the example they describe."""
+CHUNK_ROWS = 1 << 20  # rows per pass: temporaries stay small enough to be reused, not newly mapped
 
-    def __init__(self, events: EventArrays, lead_key: np.ndarray, cut_us: np.ndarray):
-        starts = events.lead_start[lead_key]
-        lengths = events.lead_start[lead_key + 1] - starts
-        example = np.repeat(np.arange(len(lead_key)), lengths)
-        offsets = np.cumsum(lengths) - lengths
-        row = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - offsets, lengths)
-        us = events.us[row]
-        cut = cut_us[example]
-        before = us < cut
-        self.row = row[before]
-        self.example = example[before]
-        self.age = (cut - us)[before]
-        self.us = us[before]
-        self.group = events.group[self.row]
-        self.n_examples = len(lead_key)
-        self.group_key = self.group.astype(np.int64) * self.n_examples + self.example
 
-    def count(self, where: np.ndarray | None = None) -> np.ndarray:
-        """Per example, the rows where `where` holds (all rows when None)."""
-        example = self.example if where is None else self.example[where]
-        return np.bincount(example, minlength=self.n_examples).astype(np.float64)
+class _Chunk:
+    """Up to CHUNK_ROWS event rows before their unit's cutoff, with the unit each counts for."""
 
-    def count_by_group(self, n_groups: int, where: np.ndarray | None = None) -> np.ndarray:
-        """(groups, examples) row counts where `where` holds."""
-        counts = np.zeros(n_groups * self.n_examples)
-        np.add.at(counts, self.group_key if where is None else self.group_key[where], 1.0)
-        return counts.reshape(n_groups, self.n_examples)
+    def __init__(self, unit, us, age, group, marks, duration):
+        self.unit, self.us, self.age, self.group, self.marks, self.duration = unit, us, age, group, marks, duration
 
-    def last_time_by_group(self, n_groups: int) -> np.ndarray:
-        """(groups, examples) latest event time (NO_EVENT when none)."""
-        last = np.full(n_groups * self.n_examples, NO_EVENT, dtype=np.int64)
-        np.maximum.at(last, self.group_key, self.us)
-        return last.reshape(n_groups, self.n_examples)
+
+def _kept(unit, n_units, us, age, group, marks, duration) -> _Chunk:
+    keep = unit < n_units
+    if keep.all():
+        return _Chunk(unit, us, age, group, marks, duration)
+    return _Chunk(unit[keep], us[keep], age[keep], group[keep], marks[keep], duration[keep])
+
+
+def _chunks_at_one_cutoff(events: EventArrays, lead_key: np.ndarray, cut: int):
+    """Every event, counting for the example of its lead (examples: distinct lead keys at one
+    cutoff); events of other leads and at or after the cutoff are left out."""
+    n_units = len(lead_key)
+    example_of_key = np.full(len(events.lead_start), n_units, dtype=np.int32)
+    example_of_key[lead_key] = np.arange(n_units, dtype=np.int32)
+    for start in range(0, len(events.us), CHUNK_ROWS):
+        rows = slice(start, start + CHUNK_ROWS)
+        us = events.us[rows]
+        unit = example_of_key[events.lead_key[rows]]
+        unit[us >= cut] = n_units
+        yield _kept(unit, n_units, us, cut - us, events.group[rows], events.marks[rows], events.duration_s[rows])
+
+
+def _chunks_expanded(events: EventArrays, lead_key: np.ndarray, cut_us: np.ndarray):
+    """Each example's events before its cutoff, counting for the example."""
+    starts = events.lead_start[lead_key]
+    lengths = events.lead_start[lead_key + 1] - starts
+    example = np.repeat(np.arange(len(lead_key)), lengths)
+    offsets = np.cumsum(lengths) - lengths
+    row = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - offsets, lengths)
+    for start in range(0, len(row), CHUNK_ROWS):
+        rows, unit = row[start:start + CHUNK_ROWS], example[start:start + CHUNK_ROWS]
+        us = events.us[rows]
+        age = cut_us[unit] - us
+        yield _kept(np.where(age > 0, unit, len(lead_key)), len(lead_key), us, age, events.group[rows],
+                    events.marks[rows], events.duration_s[rows])
 
 
 def _days_since(cut_us: np.ndarray, last: np.ndarray) -> np.ndarray:
@@ -95,55 +105,102 @@ def _days_since(cut_us: np.ndarray, last: np.ndarray) -> np.ndarray:
     return np.where(none, np.nan, (cut_us - np.where(none, cut_us, last)) / float(US_PER_DAY))
 
 
-def _engagement(events: EventArrays, spec: FeatureSpec, lead_key: np.ndarray, cut_us: np.ndarray) -> dict:
-    """Engagement feature columns (name -> float array) for examples (lead key, cutoff µs)."""
-    x = _Expanded(events, lead_key, cut_us)
-    groups = spec.count_groups()
-    windows = spec.window_labels()
-    columns: dict[str, np.ndarray] = {}
-    by_window = {label: x.count_by_group(len(groups), None if days is None else x.age <= days * US_PER_DAY)
-                 for label, days in zip(windows, [*spec.windows_days, None])}
-    for g, group in enumerate(groups):
-        for label in windows:
-            columns[f"{group}_{label}"] = by_window[label][g]
-    for label in windows:
-        columns[f"events_{label}"] = by_window[label].sum(axis=0)
-    duration = events.duration_s[x.row]
-    timed = ~np.isnan(duration)
-    total = np.bincount(x.example[timed], weights=duration[timed], minlength=x.n_examples)
-    n_timed = x.count(timed)
-    columns["time_on_site_s_sum"] = total
-    with np.errstate(invalid="ignore", divide="ignore"):
-        columns["time_on_site_s_mean"] = np.where(n_timed > 0, total / n_timed, np.nan)
-    for t in spec.duration_types:
-        typed = timed & (x.group == spec.event_types.index(t))
-        columns[f"time_on_{t}_s_sum"] = np.bincount(x.example[typed], weights=duration[typed], minlength=x.n_examples)
-    last = x.last_time_by_group(len(groups))
-    columns["days_since_last_event"] = _days_since(cut_us, last.max(axis=0))
-    for t in spec.recency_types:
-        last_of_type = last[spec.event_types.index(t)]
-        columns[f"days_since_last_{t}"] = _days_since(cut_us, last_of_type)
-        columns[f"no_{t}"] = (last_of_type == NO_EVENT).astype(np.float64)
-    in_30d = x.age <= 30 * US_PER_DAY
-    day_start = events.day_start[x.row]
-    first_day_30d = (cut_us - 30 * US_PER_DAY) // US_PER_DAY
-    columns["active_days_all"] = x.count(day_start)
-    columns["active_days_30d"] = x.count(day_start & (x.us // US_PER_DAY >= first_day_30d[x.example]))
-    session_start = events.session_start[x.row]
-    columns["sessions_all"] = x.count(session_start)
-    columns["sessions_30d"] = x.count(session_start & in_30d)
-    is_return = events.is_return[x.row]
-    columns[f"{spec.return_event_type}_returns_all"] = x.count(is_return)
-    columns[f"{spec.return_event_type}_returns_30d"] = x.count(is_return & in_30d)
-    columns["distinct_content_all"] = x.count(events.first_content[x.row])
-    columns["distinct_pages_all"] = x.count(events.first_page[x.row])
-    recent = spec.trend_recent_days * US_PER_DAY
-    base_end = (spec.trend_recent_days + spec.trend_base_days) * US_PER_DAY
-    n_recent = x.count(x.age <= recent)
-    n_base = x.count((x.age > recent) & (x.age <= base_end))
-    columns[spec.trend_column()] = n_recent / float(spec.trend_recent_days) - n_base / float(spec.trend_base_days)
-    columns["journey_stage"] = (events.journey[lead_key] < cut_us[:, None]).sum(axis=1).astype(np.float64)
-    return columns
+class _Engagement:
+    """Accumulates the engagement features of `n` examples chunk by chunk, straight into the
+    columns of `block` (one column per name in `column`, zero to start with)."""
+
+    def __init__(self, spec: FeatureSpec, block: np.ndarray, column: dict[str, int]):
+        self.spec, self.block, self.column = spec, block, column
+        n = self.n = block.shape[0]
+        groups = spec.count_groups()
+        windows = spec.window_labels()
+        self.window_us = np.asarray(spec.windows_days, dtype=np.int64) * US_PER_DAY
+        # count_column[g, j]: block column of group g (the last "group": all events) in window j
+        self.count_column = np.array([[column[f"{g}_{w}"] for w in windows] for g in groups]
+                                     + [[column[f"events_{w}"] for w in windows]], dtype=np.int64)
+        self.flat = block.reshape(-1, order="F")
+        self.recent_us = spec.trend_recent_days * US_PER_DAY
+        self.base_end_us = (spec.trend_recent_days + spec.trend_base_days) * US_PER_DAY
+        self.n_recent, self.n_base = np.zeros(n), np.zeros(n)
+        self.n_timed = np.zeros(n)
+        self.recency_index = np.full(len(groups), -1, dtype=np.int64)
+        for r, t in enumerate(spec.recency_types):
+            self.recency_index[spec.event_types.index(t)] = r
+        self.last_any = np.full(n, NO_EVENT, dtype=np.int64)
+        self.last_of_type = np.full(n * len(spec.recency_types), NO_EVENT, dtype=np.int64)
+        self.duration_group = [spec.event_types.index(t) for t in spec.duration_types]
+        self.return_name = f"{spec.return_event_type}_returns"
+
+    def col(self, name: str) -> np.ndarray:
+        return self.block[:, self.column[name]]
+
+    def add(self, c: _Chunk, cut_us: np.ndarray) -> None:
+        """Count one chunk of rows."""
+        n, unit = self.n, c.unit
+        window = np.searchsorted(self.window_us, c.age, side="left")  # age <= window_us[j] iff window <= j
+        n_windows = self.count_column.shape[1]
+        np.add.at(self.flat, self.count_column[c.group, window] * n + unit, 1.0)
+        np.add.at(self.flat, self.count_column[-1][window] * n + unit, 1.0)
+        np.add.at(self.n_recent, unit[c.age <= self.recent_us], 1.0)
+        np.add.at(self.n_base, unit[(c.age > self.recent_us) & (c.age <= self.base_end_us)], 1.0)
+        np.maximum.at(self.last_any, unit, c.us)
+        r = self.recency_index[c.group]
+        typed = r >= 0
+        np.maximum.at(self.last_of_type, r[typed] * n + unit[typed], c.us[typed])
+        np.add.at(self.col("time_on_site_s_sum"), unit, c.duration)
+        np.add.at(self.n_timed, unit[(c.marks & TIMED) != 0], 1.0)
+        for t, g in zip(self.spec.duration_types, self.duration_group):
+            of_type = c.group == g
+            np.add.at(self.col(f"time_on_{t}_s_sum"), unit[of_type], c.duration[of_type])
+        marked = np.flatnonzero(c.marks & (SESSION_START | DAY_START | RETURN | FIRST_CONTENT | FIRST_PAGE))
+        unit, marks, in_30d = unit[marked], c.marks[marked], c.age[marked] <= 30 * US_PER_DAY
+        day = (marks & DAY_START) != 0
+        first_day_30d = ((cut_us[unit[day]] - 30 * US_PER_DAY) // US_PER_DAY) * US_PER_DAY
+        day_30d = np.zeros(len(unit), dtype=bool)
+        day_30d[day] = c.us[marked[day]] >= first_day_30d
+        session, is_return = (marks & SESSION_START) != 0, (marks & RETURN) != 0
+        for name, where in (
+            ("active_days_all", day), ("active_days_30d", day_30d),
+            ("sessions_all", session), ("sessions_30d", session & in_30d),
+            (f"{self.return_name}_all", is_return), (f"{self.return_name}_30d", is_return & in_30d),
+            ("distinct_content_all", (marks & FIRST_CONTENT) != 0),
+            ("distinct_pages_all", (marks & FIRST_PAGE) != 0),
+        ):
+            np.add.at(self.col(name), unit[where], 1.0)
+
+    def finish(self, cut_us: np.ndarray, journey_stage: np.ndarray) -> None:
+        """Turn the accumulated counts into the features."""
+        spec, block = self.spec, self.block
+        for columns in self.count_column:  # counts per age class become counts per window
+            for j in range(1, len(columns)):
+                np.add(block[:, columns[j]], block[:, columns[j - 1]], out=block[:, columns[j]])
+        self.col(spec.trend_column())[:] = (self.n_recent / float(spec.trend_recent_days)
+                                            - self.n_base / float(spec.trend_base_days))
+        total = self.col("time_on_site_s_sum")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.col("time_on_site_s_mean")[:] = np.where(self.n_timed > 0, total / self.n_timed, np.nan)
+        self.col("days_since_last_event")[:] = _days_since(cut_us, self.last_any)
+        last = self.last_of_type.reshape(len(spec.recency_types), self.n)
+        for r, t in enumerate(spec.recency_types):
+            self.col(f"days_since_last_{t}")[:] = _days_since(cut_us, last[r])
+            self.col(f"no_{t}")[:] = last[r] == NO_EVENT
+        self.col("journey_stage")[:] = journey_stage
+
+
+def _fill_engagement(events: EventArrays, spec: FeatureSpec, lead_key: np.ndarray, cut_us: np.ndarray,
+                     block: np.ndarray, column: dict[str, int]) -> None:
+    """Write the engagement features of examples (lead key, cutoff µs) into `block`'s columns."""
+    lengths = events.lead_start[lead_key + 1] - events.lead_start[lead_key]
+    one_cutoff = len(cut_us) > 0 and bool((cut_us == cut_us[0]).all())
+    # Distinct leads at one cutoff covering most events: one pass over all events, in place.
+    in_place = (one_cutoff and 4 * int(lengths.sum()) >= len(events.us)
+                and int(np.bincount(lead_key).max(initial=0)) <= 1)
+    chunks = (_chunks_at_one_cutoff(events, lead_key, int(cut_us[0])) if in_place
+              else _chunks_expanded(events, lead_key, cut_us))
+    totals = _Engagement(spec, block, column)
+    for chunk in chunks:
+        totals.add(chunk, cut_us)
+    totals.finish(cut_us, (events.journey[lead_key] < cut_us[:, None]).sum(axis=1))
 
 
 def feature_vectors(data: LoadedData, spec: FeatureSpec, lead_key: np.ndarray, cut_us: np.ndarray) -> pd.DataFrame:
@@ -151,20 +208,22 @@ def feature_vectors(data: LoadedData, spec: FeatureSpec, lead_key: np.ndarray, c
     (epoch µs). Only events strictly before each cutoff are used."""
     lead_key = np.asarray(lead_key, dtype=np.int64)
     cut_us = np.asarray(cut_us, dtype=np.int64)
-    columns = _engagement(event_arrays(data, spec), spec, lead_key, cut_us) if spec.include_engagement else {}
+    names = [*spec.engagement_columns(), "lead_age_days", *spec.numeric_attributes]
+    column = {name: i for i, name in enumerate(names)}
+    block = np.zeros((len(lead_key), len(names)), dtype=np.float64, order="F")
+    if spec.include_engagement and len(lead_key):
+        _fill_engagement(event_arrays(data, spec), spec, lead_key, cut_us, block, column)
     leads = _lead_table(data, spec)
-    columns["lead_age_days"] = (cut_us - leads["created_us"][lead_key]) / float(US_PER_DAY)
-    for name in [*spec.numeric_attributes, *spec.categorical_attributes]:
-        columns[name] = leads[name][lead_key]
-    unknown = lead_key == 0
-    numeric_names = spec.numeric_columns()
-    block = np.empty((len(lead_key), len(numeric_names)), dtype=np.float64, order="F")
-    for i, name in enumerate(numeric_names):
-        block[:, i] = columns[name]
-    block[unknown] = np.nan
-    frame = pd.DataFrame(block, columns=numeric_names, copy=False)
+    block[:, column["lead_age_days"]] = (cut_us - leads["created_us"][lead_key]) / float(US_PER_DAY)
+    for name in spec.numeric_attributes:
+        block[:, column[name]] = leads[name][lead_key]
+    block[lead_key == 0] = np.nan
+    kept = spec.numeric_columns()
+    if kept != names:  # an ablation: copy out the columns it keeps
+        block = np.asfortranarray(block[:, [column[name] for name in kept]])
+    frame = pd.DataFrame(block, columns=kept, copy=False)
     for name in spec.categorical_columns():
-        frame[name] = pd.Series(columns[name], dtype=object)
+        frame[name] = pd.Series(leads[name][lead_key], dtype=object)
     return frame
 
 
@@ -190,11 +249,11 @@ def build_feature_table(data: LoadedData, spec: FeatureSpec, examples: pd.DataFr
     return pd.concat([examples.reset_index(drop=True), vectors], axis=1)
 
 
-def open_leads(data: LoadedData, as_of: pd.Timestamp) -> pd.DataFrame:
+def open_leads(data: LoadedData, as_of: pd.Timestamp, with_keys: bool = False) -> pd.DataFrame:
     """Leads created before `as_of` that had not become customers by then, with their stage.
 
     Columns: `lead_id`, `cutoff`, `current_stage` (the furthest stage of the funnel reached by
-    `as_of`, or `lead`).
+    `as_of`, or `lead`), and with `with_keys` the lead's key in the loaded data (`lead_key`).
     """
     as_of = to_utc(as_of)
     stage_rank = " ".join(f"WHEN '{s}' THEN {i + 1}" for i, s in enumerate(STAGE_ORDER))
@@ -203,7 +262,7 @@ def open_leads(data: LoadedData, as_of: pd.Timestamp) -> pd.DataFrame:
         WITH reached AS (
           SELECT lead_id, max(CASE stage {stage_rank} ELSE 0 END) AS rank
           FROM outcomes WHERE reached_at <= ? GROUP BY lead_id)
-        SELECT l.lead_id, coalesce(r.rank, 0) AS rank
+        SELECT l.lead_id, coalesce(r.rank, 0) AS rank, l.lead_key
         FROM leads l LEFT JOIN reached r ON r.lead_id = l.lead_id
         WHERE l.created_at < ? AND coalesce(r.rank, 0) < {len(STAGE_ORDER)}
         ORDER BY l.lead_id
@@ -213,11 +272,14 @@ def open_leads(data: LoadedData, as_of: pd.Timestamp) -> pd.DataFrame:
     names = np.array(["lead", *STAGE_ORDER], dtype=object)
     frame["current_stage"] = names[frame.pop("rank").to_numpy(dtype=int)]
     frame.insert(1, "cutoff", as_of)
-    return frame
+    return frame if with_keys else frame.drop(columns="lead_key")
 
 
 def build_features(data: LoadedData, spec: FeatureSpec, as_of) -> pd.DataFrame:
     """One feature row per open lead as of `as_of`: `lead_id` then `spec.feature_columns()`."""
-    leads = open_leads(data, as_of)
-    table = build_feature_table(data, spec, leads[["lead_id", "cutoff"]])
-    return table.drop(columns=["cutoff"])
+    as_of = to_utc(as_of)
+    leads = open_leads(data, as_of, with_keys=True)
+    cut_us = np.full(len(leads), as_of.value // 1000, dtype=np.int64)
+    table = feature_vectors(data, spec, leads["lead_key"].to_numpy(dtype=np.int64), cut_us)
+    table.insert(0, "lead_id", leads["lead_id"])
+    return table

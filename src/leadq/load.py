@@ -11,12 +11,17 @@ The policy is the same in every command (see data/README.md):
 
 Validated tables live in an in-process DuckDB connection as `leads`, `events` and `outcomes`
 with the contract's column names; timestamps are TIMESTAMPTZ in UTC (naive input is UTC).
+`leads` and `outcomes` are tables. The events, by far the largest table, are read, joined to
+their leads and judged in one parallel scan whose result is fetched straight into arrays
+(`EventColumns`, what the feature engine counts); `events` is a view that re-applies the same
+rules for the occasional SQL query.
 """
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from leadq.contract import OPTIONAL_EVENT_COLUMNS, REQUIRED_COLUMNS, TABLES
@@ -26,6 +31,28 @@ from leadq.mapping import DataMapping
 
 TIMESTAMP_TYPES = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S")
 NUMERIC_SHARE_FOR_NUMBER = 0.99
+CLASSIFY_SAMPLE_ROWS = 20_000
+
+
+@dataclass
+class EventColumns:
+    """The validated events as arrays, in no particular order.
+
+    `lead_key` is the lead's key in the `leads` table, `us` the time in epoch microseconds (UTC),
+    `type_code` an index into `type_names` (event types after the mapping), `duration_s` NaN when
+    missing, and `page_hash` / `content_hash` 64-bit hashes of the values (0: no value).
+    """
+
+    lead_key: np.ndarray
+    us: np.ndarray
+    type_code: np.ndarray
+    type_names: list[str]
+    duration_s: np.ndarray
+    page_hash: np.ndarray
+    content_hash: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.us)
 
 
 @dataclass
@@ -35,6 +62,7 @@ class LoadedData:
     con: duckdb.DuckDBPyConnection
     sources: dict[str, str]
     clock: pd.Timestamp
+    events: EventColumns
     report: list[str] = field(default_factory=list)
     numeric_attributes: list[str] = field(default_factory=list)
     categorical_attributes: list[str] = field(default_factory=list)
@@ -51,14 +79,16 @@ class LoadedData:
 
     def count(self, table: str) -> int:
         """Row count of a validated table."""
+        if table == "events":
+            return len(self.events)
         return int(self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
 
     def history_end(self) -> pd.Timestamp | None:
         """Latest timestamp of any event or outcome (None when there are none)."""
-        value = self.con.execute(
-            "SELECT greatest((SELECT max(ts) FROM events), (SELECT max(reached_at) FROM outcomes))"
-        ).fetchall()[0][0]
-        return None if value is None else pd.Timestamp(value).tz_convert("UTC")
+        outcome_us = self.con.execute("SELECT epoch_us(max(reached_at)) FROM outcomes").fetchall()[0][0]
+        latest = [int(v) for v in (outcome_us, self.events.us.max() if len(self.events) else None)
+                  if v is not None]
+        return pd.Timestamp(max(latest), unit="us", tz="UTC") if latest else None
 
     def fingerprint(self) -> dict:
         """Rows, leads, date ranges and an order-independent content hash of each table."""
@@ -109,12 +139,14 @@ def load_data(
     for table in TABLES:
         files, fmt = find_table(Path(data_dir), table)
         paths = [str(p) for p in files]
+        # Parquet is scanned again cheaply when needed; CSV is parsed once.
         if fmt == "parquet":
-            relation = f"read_parquet({paths!r}, union_by_name=true)"
+            relation, kind = f"read_parquet({paths!r}, union_by_name=true)", "VIEW"
         else:
             relation = f"read_csv({paths!r}, header=true, all_varchar=true, union_by_name=true)"
+            kind = "TEMP TABLE"
         try:
-            con.execute(f"CREATE OR REPLACE VIEW raw_{table} AS SELECT * FROM {relation}")
+            con.execute(f"CREATE OR REPLACE {kind} raw_{table} AS SELECT * FROM {relation}")
             con.execute(f"SELECT * FROM raw_{table} LIMIT 0")
         except duckdb.Error as exc:
             raise BadInputError(f"{paths[0]}: cannot be read as {fmt} ({str(exc).splitlines()[0]})") from None
@@ -177,8 +209,9 @@ def _require_columns(con, table: str, source: str, mapping: DataMapping) -> dict
 
 
 def _parse_required(con, table: str, source: str, exprs: dict[str, str], mapping: DataMapping,
-                    report: list[str]) -> None:
-    """Stage `table` with parsed required columns; fatal or dropped as the policy says."""
+                    report: list[str], stage: bool = True) -> str:
+    """View `parsed_TABLE` with the required columns parsed, fatal or reported as the policy says,
+    and (with `stage`) table `stage_TABLE` of its complete rows. Returns the completeness test."""
     select = ", ".join(f"{expr} AS {_quote(name)}" for name, expr in exprs.items())
     con.execute(f"CREATE OR REPLACE TEMP VIEW parsed_{table} AS SELECT {select} FROM raw_{table}")
     required = REQUIRED_COLUMNS[table]
@@ -191,7 +224,9 @@ def _parse_required(con, table: str, source: str, exprs: dict[str, str], mapping
     for contract_col, n_bad in zip(required, bad_counts):
         _report_unparseable(source, mapping.source_column(table, contract_col), n_bad, n_rows, mapping, report)
     keep = " AND ".join(f"{_quote(c)} IS NOT NULL" for c in required)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE stage_{table} AS SELECT * FROM parsed_{table} WHERE {keep}")
+    if stage:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE stage_{table} AS SELECT * FROM parsed_{table} WHERE {keep}")
+    return keep
 
 
 def _report_unparseable(source: str, source_col: str, n_bad: int, n_rows: int, mapping: DataMapping,
@@ -216,83 +251,75 @@ def _drop_where(con, table: str, condition: str, message: str, report: list[str]
 
 
 def _classify_attributes(con, attributes: list[str]) -> tuple[list[str], list[str]]:
-    """Split attribute columns into numeric and categorical by what their values parse as."""
-    types = _columns(con, "stage_leads")
-    numeric, categorical = [], []
+    """Split the attribute columns of `leads` into numeric and categorical by what their values
+    parse as; text columns of numbers become DOUBLE."""
+    types = _columns(con, "leads")
+    numeric, categorical, text = [], [], []
     for name in attributes:
-        col = _quote(name)
         column_type = types[name].upper()
-        if column_type in ("BOOLEAN",):
-            categorical.append(name)
-            continue
-        if any(column_type.startswith(t) for t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
-                                                     "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
-                                                     "FLOAT", "DOUBLE", "DECIMAL", "REAL")):
-            numeric.append(name)
-            continue
-        if column_type != "VARCHAR":
-            categorical.append(name)
-            continue
-        filled, parsed = con.execute(
-            f"SELECT count(nullif(trim({col}), '')), count(TRY_CAST(nullif(trim({col}), '') AS DOUBLE)) "
-            "FROM stage_leads"
-        ).fetchall()[0]
-        if filled and parsed / filled >= NUMERIC_SHARE_FOR_NUMBER:
-            con.execute(
-                f"ALTER TABLE stage_leads ALTER {col} TYPE DOUBLE USING TRY_CAST(nullif(trim({col}), '') AS DOUBLE)"
-            )
+        if column_type == "VARCHAR":
+            text.append(name)
+        elif any(column_type.startswith(t) for t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+                                                       "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+                                                       "FLOAT", "DOUBLE", "DECIMAL", "REAL")):
             numeric.append(name)
         else:
             categorical.append(name)
-    return numeric, categorical
+    n_rows = con.execute("SELECT count(*) FROM leads").fetchall()[0][0]
+
+    def filled_and_parsed(names: list[str], limit: str = "") -> list[tuple[int, int]]:
+        values = [f"nullif(trim({_quote(name)}), '')" for name in names]
+        row = con.execute("SELECT " + ", ".join(f"count({v}), count(TRY_CAST({v} AS DOUBLE))" for v in values)
+                          + f" FROM (SELECT * FROM leads {limit})").fetchall()[0]
+        return [(row[2 * i], row[2 * i + 1]) for i in range(len(names))]
+
+    if text:
+        # A sample with more unparseable values than the whole column may hold already decides.
+        sample = filled_and_parsed(text, f"LIMIT {CLASSIFY_SAMPLE_ROWS}")
+        undecided = [name for name, (n_filled, n_parsed) in zip(text, sample)
+                     if n_rows <= CLASSIFY_SAMPLE_ROWS or n_filled - n_parsed <= (1 - NUMERIC_SHARE_FOR_NUMBER) * n_rows]
+        counts = dict(zip(text, sample))
+        if n_rows > CLASSIFY_SAMPLE_ROWS and undecided:
+            counts.update(zip(undecided, filled_and_parsed(undecided)))
+        for name in text:
+            n_filled, n_parsed = counts[name]
+            value = f"nullif(trim({_quote(name)}), '')"
+            if name in undecided and n_filled and n_parsed / n_filled >= NUMERIC_SHARE_FOR_NUMBER:
+                con.execute(f"ALTER TABLE leads ALTER {_quote(name)} TYPE DOUBLE USING TRY_CAST({value} AS DOUBLE)")
+                numeric.append(name)
+            else:
+                categorical.append(name)
+    order = {name: i for i, name in enumerate(attributes)}
+    return sorted(numeric, key=order.get), sorted(categorical, key=order.get)
 
 
-def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require_leads: bool) -> LoadedData:
-    clock = pd.Timestamp.now(tz="UTC") if clock is None else pd.Timestamp(clock)
-    clock = clock.tz_localize("UTC") if clock.tzinfo is None else clock.tz_convert("UTC")
+def _event_type_codes(con, mapping: DataMapping) -> list[str]:
+    """Table `event_type_codes` (source value, canonical name, code) for every event-type value
+    present; returns the canonical names in code order."""
+    mapped = {k.strip(): v.strip() for k, v in mapping.event_types.items()}
+    present = [row[0] for row in con.execute(
+        "SELECT DISTINCT event_type FROM parsed_events WHERE event_type IS NOT NULL").fetchall()]
+    canonical = {value: mapped.get(value, value) for value in present}
+    names = sorted(set(canonical.values()))
+    code = {name: i for i, name in enumerate(names)}
+    con.execute("CREATE OR REPLACE TEMP TABLE event_type_codes (source VARCHAR, canonical VARCHAR, code INTEGER)")
+    if canonical:
+        con.executemany("INSERT INTO event_type_codes VALUES (?, ?, ?)",
+                        [[value, name, code[name]] for value, name in canonical.items()])
+    return names
+
+
+def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, report: list[str]) -> EventColumns:
+    """Parse, join to the leads and judge every event in one scan; report the drops and return
+    the kept events as arrays. Also defines the `events` view (the same rows, in SQL)."""
+    events_cols = _require_columns(con, "events", src, mapping)
     clock_sql = f"TIMESTAMPTZ '{clock.isoformat()}'"
-    report: list[str] = []
-
-    # leads
-    leads_cols = _require_columns(con, "leads", sources["leads"], mapping)
-    id_src = mapping.source_column("leads", "lead_id")
-    created_src = mapping.source_column("leads", "created_at")
-    attributes = [c for c in leads_cols if c not in (id_src, created_src) and c not in ("lead_id", "created_at")]
-    exprs = {
-        "lead_id": _text_expr(id_src),
-        "created_at": _timestamp_expr(created_src, leads_cols[created_src]),
-    }
-    exprs.update({a: _quote(a) for a in attributes})
-    _parse_required(con, "leads", sources["leads"], exprs, mapping, report)
-    n_leads, n_ids = con.execute("SELECT count(*), count(DISTINCT lead_id) FROM stage_leads").fetchall()[0]
-    if n_leads != n_ids:
-        n_dup_rows = con.execute(
-            "SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM stage_leads GROUP BY lead_id HAVING n > 1)"
-        ).fetchall()[0][0]
-        raise BadInputError(
-            f"{sources['leads']}: column '{id_src}' has {n_leads - n_ids} duplicate lead ids "
-            f"({int(n_dup_rows)} rows share an id)"
-        )
-    _drop_where(con, "leads", f"created_at > {clock_sql}",
-                f"{sources['leads']}: dropped {{n}} leads whose '{created_src}' is later than the run's clock "
-                f"({clock.isoformat()})", report)
-    if require_leads and con.execute("SELECT count(*) FROM stage_leads").fetchall()[0][0] == 0:
-        raise BadInputError(f"{sources['leads']}: column '{id_src}': the leads table is empty (0 rows)")
-    numeric, categorical = _classify_attributes(con, attributes)
-    con.execute(
-        "CREATE OR REPLACE TABLE leads AS "
-        "SELECT CAST(row_number() OVER (ORDER BY lead_id) AS INTEGER) AS lead_key, * FROM stage_leads"
-    )
-
-    # events: parsed once, every drop rule counted in one aggregate, then kept in one pass
-    events_cols = _require_columns(con, "events", sources["events"], mapping)
-    src = sources["events"]
     type_src = mapping.source_column("events", "event_type")
     ts_src = mapping.source_column("events", "ts")
-    id_src_events = mapping.source_column("events", "lead_id")
+    id_src = mapping.source_column("events", "lead_id")
     duration_src = mapping.source_column("events", "duration_s")
     select = {
-        "lead_id": _text_expr(id_src_events),
+        "lead_id": _text_expr(id_src),
         "ts": _timestamp_expr(ts_src, events_cols[ts_src]),
         "event_type": _text_expr(type_src),
     }
@@ -311,50 +338,98 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
         select["duration_text"] = _text_expr(duration_src)
     columns = ", ".join(f"{expr} AS {_quote(name)}" for name, expr in select.items())
     con.execute(f"CREATE OR REPLACE TEMP VIEW parsed_events AS SELECT {columns} FROM raw_events")
-    if mapping.event_types:
-        con.execute("CREATE OR REPLACE TEMP TABLE event_type_map (source VARCHAR, canonical VARCHAR)")
-        con.executemany("INSERT INTO event_type_map VALUES (?, ?)",
-                        [[k.strip(), v.strip()] for k, v in mapping.event_types.items()])
-        event_type = "coalesce(m.canonical, e.event_type)"
-        type_join = "LEFT JOIN event_type_map m ON m.source = e.event_type"
-    else:
-        event_type, type_join = "e.event_type", ""
-    # One scan and one join: every row gets the first drop rule it breaks (0: kept).
+    type_names = _event_type_codes(con, mapping)
+    joined = ("FROM parsed_events e LEFT JOIN leads l ON l.lead_id = e.lead_id "
+              "LEFT JOIN event_type_codes c ON c.source = e.event_type")
+    # Every row gets the first drop rule it breaks (0: kept).
     reasons = [
         "e.lead_id IS NULL", "e.ts IS NULL", "e.event_type IS NULL", "l.lead_key IS NULL",
         "e.ts < l.created_at", f"e.ts > {clock_sql}", "e.duration_s < 0",
     ]
     reason = "CASE " + " ".join(f"WHEN {r} THEN {i + 1}" for i, r in enumerate(reasons)) + " ELSE 0 END"
     unparsed = ", e.duration_text IS NOT NULL AND e.duration_s IS NULL AS duration_unparsed" if duration_is_text else ""
-    con.execute(
+    fetched = con.execute(
         f"""
-        CREATE OR REPLACE TABLE events AS
-        SELECT l.lead_key, e.ts, {event_type} AS event_type, e.duration_s, e.page, e.content_id, e.channel,
+        SELECT coalesce(l.lead_key, 0) AS lead_key, coalesce(epoch_us(e.ts), 0) AS us,
+               coalesce(c.code, -1) AS type_code, coalesce(e.duration_s, CAST('NaN' AS DOUBLE)) AS duration_s,
+               CASE WHEN e.page IS NULL THEN 0 ELSE greatest(hash(e.page), 1) END AS page_hash,
+               CASE WHEN e.content_id IS NULL THEN 0 ELSE greatest(hash(e.content_id), 1) END AS content_hash,
                CAST({reason} AS TINYINT) AS drop_reason{unparsed}
-        FROM parsed_events e LEFT JOIN leads l ON l.lead_id = e.lead_id {type_join}
+        {joined}
         """
+    ).fetchnumpy()
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW events AS SELECT l.lead_key, e.ts, c.canonical AS event_type, e.duration_s, "
+        f"e.page, e.content_id, e.channel {joined} WHERE {reason} = 0"
     )
-    counts = dict(con.execute("SELECT drop_reason, count(*) FROM events GROUP BY drop_reason").fetchall())
-    n_rows = sum(counts.values())
-    bad_duration = (con.execute("SELECT count(*) FROM events WHERE duration_unparsed").fetchall()[0][0]
-                    if duration_is_text else 0)
-    for code, source_col in ((1, id_src_events), (2, ts_src), (3, type_src)):
-        _report_unparseable(src, source_col, counts.get(code, 0), n_rows, mapping, report)
+    drop_reason = fetched.pop("drop_reason")
+    counts = np.bincount(drop_reason, minlength=len(reasons) + 1)
+    n_rows = len(drop_reason)
+    for code, source_col in ((1, id_src), (2, ts_src), (3, type_src)):
+        _report_unparseable(src, source_col, int(counts[code]), n_rows, mapping, report)
     for code, message in (
-        (4, f"dropped {{n}} events for unknown leads (column '{id_src_events}')"),
+        (4, f"dropped {{n}} events for unknown leads (column '{id_src}')"),
         (5, f"dropped {{n}} events before the lead's created_at (column '{ts_src}')"),
         (6, f"dropped {{n}} events later than the run's clock {clock.isoformat()} (column '{ts_src}')"),
         (7, f"dropped {{n}} events with a negative duration (column '{duration_src}')"),
     ):
-        if counts.get(code):
-            report.append(f"{src}: " + message.format(n=counts[code]))
+        if counts[code]:
+            report.append(f"{src}: " + message.format(n=int(counts[code])))
+    bad_duration = int(np.count_nonzero(fetched.pop("duration_unparsed"))) if duration_is_text else 0
     if bad_duration:
         report.append(f"{src}: {bad_duration} unparseable values in '{duration_src}' taken as missing")
-    if n_rows - counts.get(0, 0):
-        con.execute("DELETE FROM events WHERE drop_reason > 0")
-    con.execute("ALTER TABLE events DROP COLUMN drop_reason")
-    if duration_is_text:
-        con.execute("ALTER TABLE events DROP COLUMN duration_unparsed")
+    if counts[0] < n_rows:
+        keep = drop_reason == 0
+        fetched = {name: values[keep] for name, values in fetched.items()}
+    return EventColumns(
+        lead_key=np.asarray(fetched["lead_key"], dtype=np.int32), us=np.asarray(fetched["us"], dtype=np.int64),
+        type_code=np.asarray(fetched["type_code"], dtype=np.int32), type_names=type_names,
+        duration_s=np.asarray(fetched["duration_s"], dtype=np.float64),
+        page_hash=np.asarray(fetched["page_hash"], dtype=np.uint64),
+        content_hash=np.asarray(fetched["content_hash"], dtype=np.uint64),
+    )
+
+
+def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require_leads: bool) -> LoadedData:
+    clock = pd.Timestamp.now(tz="UTC") if clock is None else pd.Timestamp(clock)
+    clock = clock.tz_localize("UTC") if clock.tzinfo is None else clock.tz_convert("UTC")
+    clock_sql = f"TIMESTAMPTZ '{clock.isoformat()}'"
+    report: list[str] = []
+
+    # leads
+    leads_cols = _require_columns(con, "leads", sources["leads"], mapping)
+    id_src = mapping.source_column("leads", "lead_id")
+    created_src = mapping.source_column("leads", "created_at")
+    attributes = [c for c in leads_cols if c not in (id_src, created_src) and c not in ("lead_id", "created_at")]
+    exprs = {
+        "lead_id": _text_expr(id_src),
+        "created_at": _timestamp_expr(created_src, leads_cols[created_src]),
+    }
+    exprs.update({a: _quote(a) for a in attributes})
+    keep = _parse_required(con, "leads", sources["leads"], exprs, mapping, report, stage=False)
+    numbered = "CAST(row_number() OVER (ORDER BY lead_id) AS INTEGER) AS lead_key"
+    con.execute(f"CREATE OR REPLACE TABLE leads AS SELECT {numbered}, * FROM parsed_leads WHERE {keep}")
+    n_leads, n_ids, n_future = con.execute(
+        f"SELECT count(*), count(DISTINCT lead_id), count(*) FILTER (WHERE created_at > {clock_sql}) FROM leads"
+    ).fetchall()[0]
+    if n_leads != n_ids:
+        n_dup_rows = con.execute(
+            "SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM leads GROUP BY lead_id HAVING n > 1)"
+        ).fetchall()[0][0]
+        raise BadInputError(
+            f"{sources['leads']}: column '{id_src}' has {n_leads - n_ids} duplicate lead ids "
+            f"({int(n_dup_rows)} rows share an id)"
+        )
+    if n_future:
+        report.append(f"{sources['leads']}: dropped {n_future} leads whose '{created_src}' is later than the "
+                      f"run's clock ({clock.isoformat()})")
+        con.execute(f"CREATE OR REPLACE TABLE leads AS SELECT {numbered}, * EXCLUDE (lead_key) FROM leads "
+                    f"WHERE created_at <= {clock_sql}")
+    if require_leads and n_leads == n_future:
+        raise BadInputError(f"{sources['leads']}: column '{id_src}': the leads table is empty (0 rows)")
+    numeric, categorical = _classify_attributes(con, attributes)
+
+    events = _validate_events(con, sources["events"], mapping, clock, report)
 
     # outcomes
     outcome_cols = _require_columns(con, "outcomes", sources["outcomes"], mapping)
@@ -375,5 +450,5 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
     con.execute("CREATE OR REPLACE TABLE outcomes AS SELECT * FROM stage_outcomes")
     for table in TABLES:
         con.execute(f"DROP TABLE IF EXISTS stage_{table}")
-    return LoadedData(con=con, sources=sources, clock=clock, report=report,
+    return LoadedData(con=con, sources=sources, clock=clock, events=events, report=report,
                       numeric_attributes=numeric, categorical_attributes=categorical)
