@@ -192,7 +192,11 @@ def _timestamp_expr(column: str, column_type: str) -> str:
 
 
 def _text_expr(column: str) -> str:
-    return f"nullif(trim(CAST({_quote(column)} AS VARCHAR)), '')"
+    """Text without surrounding spaces, empty as NULL (trimming only values that need it is
+    several times cheaper than trimming every value)."""
+    value = f"CAST({_quote(column)} AS VARCHAR)"
+    trimmed = f"CASE WHEN starts_with({value}, ' ') OR ends_with({value}, ' ') THEN trim({value}, ' ') ELSE {value} END"
+    return f"nullif({trimmed}, '')"
 
 
 def _require_columns(con, table: str, source: str, mapping: DataMapping) -> dict[str, str]:
