@@ -24,6 +24,7 @@ has none). Sorting and first-touch detection use single-key `np.sort` on packed 
 """
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -254,31 +255,32 @@ def build_event_arrays(data: LoadedData, spec: FeatureSpec) -> EventArrays:
     """Sort the validated events and derive everything that does not depend on a cutoff."""
     raw = data.events
     n_keys = data.count("leads") + 1
-    per_lead = np.bincount(raw.lead_key, minlength=n_keys)
-    order = lead_time_order(raw.lead_key, raw.us)
-    lead_key = np.repeat(np.arange(n_keys, dtype=np.int32), per_lead)
-    us = raw.us[order]
-    group = group_codes(raw.type_code, raw.type_names, spec)[order]
-    duration = raw.duration_s[order]
-    timed = ~np.isnan(duration)
-    duration[~timed] = 0.0
-    content_code, n_content = dense_codes(raw.content_hash)
-    content_code = content_code[order]
-    page_code, n_pages = dense_codes(raw.page_hash)
-    page_code = page_code[order]
-    del order
-    return_group = spec.event_types.index(spec.return_event_type)
-    is_return = return_marks(lead_key, us, group == return_group,
-                             int(spec.return_min_hours * US_PER_HOUR), int(spec.return_max_days * US_PER_DAY))
-    marks = timed.view(np.uint8) * np.uint8(TIMED)
-    for flag, bit in (
-        (session_starts(lead_key, us, int(spec.session_gap_minutes * US_PER_MINUTE)), SESSION_START),
-        (day_starts(lead_key, us), DAY_START),
-        (first_touches(lead_key, content_code, n_content), FIRST_CONTENT),
-        (first_touches(lead_key, page_code, n_pages), FIRST_PAGE),
-        (is_return, RETURN),
-    ):
-        marks |= flag.view(np.uint8) * np.uint8(bit)
+    with ThreadPoolExecutor(max_workers=1) as helper:  # numpy releases the GIL in most of this
+        coding = helper.submit(lambda: [dense_codes(raw.content_hash), dense_codes(raw.page_hash)])
+        per_lead = np.bincount(raw.lead_key, minlength=n_keys)
+        order = lead_time_order(raw.lead_key, raw.us)
+        lead_key = np.repeat(np.arange(n_keys, dtype=np.int32), per_lead)
+        (content_code, n_content), (page_code, n_pages) = coding.result()
+        page_touches = helper.submit(lambda rows=order, codes=page_code: first_touches(lead_key, codes[rows], n_pages))
+        us = raw.us[order]
+        group = group_codes(raw.type_code, raw.type_names, spec)[order]
+        duration = raw.duration_s[order]
+        timed = ~np.isnan(duration)
+        duration[~timed] = 0.0
+        content_touches = first_touches(lead_key, content_code[order], n_content)
+        del order, content_code, page_code
+        return_group = spec.event_types.index(spec.return_event_type)
+        is_return = return_marks(lead_key, us, group == return_group, int(spec.return_min_hours * US_PER_HOUR),
+                                 int(spec.return_max_days * US_PER_DAY))
+        marks = timed.view(np.uint8) * np.uint8(TIMED)
+        for flag, bit in (
+            (session_starts(lead_key, us, int(spec.session_gap_minutes * US_PER_MINUTE)), SESSION_START),
+            (day_starts(lead_key, us), DAY_START),
+            (content_touches, FIRST_CONTENT),
+            (page_touches.result(), FIRST_PAGE),
+            (is_return, RETURN),
+        ):
+            marks |= flag.view(np.uint8) * np.uint8(bit)
     journey_groups = [spec.event_types.index(t) for t in spec.journey_types]
     return EventArrays(
         lead_key=lead_key, us=us, group=group, duration_s=duration, marks=marks,
