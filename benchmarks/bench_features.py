@@ -1,15 +1,17 @@
 """Benchmark: feature building from Parquet, leadq's DuckDB engine against vectorised pandas.
 
-    python benchmarks/bench_features.py [--leads 1000000] [--data-dir /tmp/leadq-bench]
+    python benchmarks/bench_features.py [--leads 1000000] [--events 10000000] [--data-dir /tmp/leadq-bench]
 
 The parent makes sure a synthetic data set of `--leads` leads exists as Parquet under
 `--data-dir` (generated once, by `leadq.generation.generate_to_dir`, or by a quick numpy
-generator with `--source numpy`), then runs each engine in its own subprocess
+generator with `--source numpy`), keeps a seeded uniform sample of `--events` of its events
+(default: 10^7 events over 10^6 leads, the issue's size; `--events 0` keeps all of them), then
+runs each engine in its own subprocess
 
     python bench_features.py --engine duckdb|pandas --dataset DIR
 
 which reads the Parquet tables, builds the feature vector of every open lead as of the end of the
-history and prints one JSON line: wall seconds, peak RSS (`ru_maxrss`, KB on Linux) and a
+history and prints one JSON line: wall seconds, peak RSS (`VmHWM`, see `peak_rss_kb`) and a
 per-stage breakdown. The parent prints events, leads, seconds, events/s and peak RSS per engine
 and the speed ratio. With `--compare` each engine also writes its features (after measuring)
 and the parent checks they agree.
@@ -44,8 +46,9 @@ TABLES = ("leads", "events", "outcomes")
 # --- data ----------------------------------------------------------------------------------------
 
 
-def dataset_dir(data_dir: Path, n_leads: int, seed: int, source: str) -> Path:
-    return Path(data_dir) / f"{source}_leads_{n_leads}_seed_{seed}"
+def dataset_dir(data_dir: Path, n_leads: int, seed: int, source: str, n_events: int | None = None) -> Path:
+    name = f"{source}_leads_{n_leads}_seed_{seed}"
+    return Path(data_dir) / (name if n_events is None else f"{name}_events_{n_events}")
 
 
 def numpy_generate(n_leads: int, seed: int, end: str = "2026-06-30") -> dict[str, pd.DataFrame]:
@@ -95,11 +98,26 @@ def numpy_generate(n_leads: int, seed: int, end: str = "2026-06-30") -> dict[str
     return {"leads": leads, "events": events, "outcomes": outcomes}
 
 
-def ensure_dataset(data_dir: Path, n_leads: int, seed: int, source: str) -> Path:
-    """The data set's folder, generated (once) if it is not complete yet."""
-    out = dataset_dir(data_dir, n_leads, seed, source)
+def ensure_dataset(data_dir: Path, n_leads: int, seed: int, source: str, n_events: int | None = None) -> Path:
+    """The data set's folder, generated (once) if it is not complete yet. With `n_events`, a
+    seeded uniform sample of that many of the generated events is kept (the leads and outcomes
+    stay whole), e.g. exactly 10^7 events over 10^6 leads."""
+    out = dataset_dir(data_dir, n_leads, seed, source, n_events)
     done = out / "_COMPLETE"
     if done.exists():
+        return out
+    if n_events is not None:
+        full = ensure_dataset(data_dir, n_leads, seed, source)
+        out.mkdir(parents=True, exist_ok=True)
+        events = pd.read_parquet(full / "events.parquet")
+        if n_events > len(events):
+            raise SystemExit(f"--events {n_events:,}: the generated data set has only {len(events):,} events")
+        keep = np.sort(np.random.default_rng(seed).choice(len(events), n_events, replace=False))
+        events.iloc[keep].to_parquet(out / "events.parquet", index=False)
+        del events
+        for name in ("leads", "outcomes"):
+            (out / f"{name}.parquet").write_bytes((full / f"{name}.parquet").read_bytes())
+        done.write_text(json.dumps({"leads": n_leads, "events": n_events, "sampled_from": str(full)}))
         return out
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -119,6 +137,18 @@ def ensure_dataset(data_dir: Path, n_leads: int, seed: int, source: str) -> Path
 
 
 # --- engines (each in its own process) -----------------------------------------------------------
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident set (KB): `VmHWM`, which starts afresh at exec, unlike
+    `ru_maxrss`, which keeps the peak of the parent that forked us (here: the generator)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 class TimedConnection:
@@ -164,7 +194,7 @@ def run_duckdb(dataset: Path, threads: int | None, memory_limit: str | None, out
     marks.append((time.perf_counter(), time.process_time()))
     features = build_features(data, spec, as_of)
     marks.append((time.perf_counter(), time.process_time()))
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_kb = peak_rss_kb()
 
     names = ["load/validation", "counts, history end", "events to sorted arrays + marks",
              "feature vectors (open leads)"]
@@ -208,7 +238,7 @@ def run_pandas(dataset: Path, out: Path | None) -> dict:
     features = pf.features_from_prepared(prep, leads, outcomes, spec, as_of)
     t4 = time.perf_counter()
     stages["features at the cutoff"] = t4 - t3
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_kb = peak_rss_kb()
     result = {
         "engine": "pandas", "seconds": t4 - t0, "cpu_seconds": time.process_time() - cpu0, "peak_rss_kb": rss_kb, "events": n_events, "leads": n_leads,
         "open_leads": len(features), "columns": features.shape[1], "as_of": as_of.isoformat(),
@@ -255,7 +285,9 @@ def compare_outputs(dataset: Path) -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--leads", type=int, default=1_000_000, help="leads in the data set (~14 events each)")
+    p.add_argument("--leads", type=int, default=1_000_000, help="leads in the data set")
+    p.add_argument("--events", type=int, default=10_000_000,
+                   help="events kept: a seeded uniform sample of the generated ones (0: keep them all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where data sets are generated once")
     p.add_argument("--source", choices=["leadq", "numpy"], default="leadq",
@@ -279,7 +311,7 @@ def main(argv=None) -> None:
         print(json.dumps(report))
         return
 
-    dataset = ensure_dataset(args.data_dir, args.leads, args.seed, args.source)
+    dataset = ensure_dataset(args.data_dir, args.leads, args.seed, args.source, args.events or None)
     reports = {}
     for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
         print(f"running {engine} ...", flush=True)

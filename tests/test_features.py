@@ -240,3 +240,5 @@ def test_one_pass_over_all_events_equals_the_per_example_expansion(monkeypatch):
     pd.testing.assert_frame_equal(one_by_one.drop(columns="cutoff").set_index("lead_id"), everyone.loc[few])
     monkeypatch.setattr(features, "CHUNK_ROWS", 64)
     pd.testing.assert_frame_equal(build_features(data, spec, as_of).set_index("lead_id"), everyone)
+    pd.testing.assert_frame_equal(
+        build_feature_table(data, spec, pd.DataFrame({"lead_id": few, "cutoff": as_of})), one_by_one)

@@ -1,13 +1,18 @@
-"""Build point-in-time feature vectors with the in-process engine (DuckDB for tables, numpy for
-the aggregation).
+"""Build point-in-time feature vectors with the in-process engine (DuckDB reads and validates,
+numpy counts).
 
 `build_feature_table` describes any set of (lead, cutoff) pairs; `build_features` is the
 scoring case: every open lead at one cutoff. Both count the cutoff-independent event arrays of
-`event_arrays` strictly before each cutoff: each example is expanded into its lead's events,
-the events at or after its cutoff are masked out, and every feature is a `np.bincount` or an
-`np.add.at` / `np.maximum.at` over what is left. The Spark engine compiles the same
-`FeatureSpec` into SQL (`features_sql`); both follow the semantics in data/README.md and are
-tested equal.
+`event_arrays` strictly before each cutoff, in chunks of about CHUNK_ROWS rows whose counts go
+straight into the output block (`np.add.at` / `np.maximum.at` per chunk):
+
+- one cutoff for distinct leads covering most events (scoring): the chunks are slices of the
+  sorted event arrays, each row counting for its lead's example;
+- otherwise (training snapshots, a few leads): each example is expanded into its lead's events.
+
+The tests hold both ways, and any chunk size, to the same vectors. The Spark engine compiles the
+same `FeatureSpec` into SQL (`features_sql`); both follow the semantics in data/README.md and
+are tested equal.
 """
 
 import numpy as np
