@@ -394,6 +394,21 @@ def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, r
     )
 
 
+def _number_leads(con, query: str) -> None:
+    """Table `leads`: the rows of `query` with `lead_key` 1, 2, ... in `lead_id` order.
+
+    The rows are stored sorted (a parallel sort) and numbered by their row id, which is cheaper
+    than a `row_number()` window over all leads."""
+    preserve = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE sorted_leads AS {query} ORDER BY lead_id")
+    finally:
+        con.execute(f"SET preserve_insertion_order = {'true' if preserve else 'false'}")
+    con.execute("CREATE OR REPLACE TABLE leads AS SELECT CAST(rowid + 1 AS INTEGER) AS lead_key, * FROM sorted_leads")
+    con.execute("DROP TABLE sorted_leads")
+
+
 def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require_leads: bool) -> LoadedData:
     clock = pd.Timestamp.now(tz="UTC") if clock is None else pd.Timestamp(clock)
     clock = clock.tz_localize("UTC") if clock.tzinfo is None else clock.tz_convert("UTC")
@@ -411,8 +426,7 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
     }
     exprs.update({a: _quote(a) for a in attributes})
     keep = _parse_required(con, "leads", sources["leads"], exprs, mapping, report, stage=False)
-    numbered = "CAST(row_number() OVER (ORDER BY lead_id) AS INTEGER) AS lead_key"
-    con.execute(f"CREATE OR REPLACE TABLE leads AS SELECT {numbered}, * FROM parsed_leads WHERE {keep}")
+    _number_leads(con, f"SELECT * FROM parsed_leads WHERE {keep}")
     n_leads, n_ids, n_future = con.execute(
         f"SELECT count(*), count(DISTINCT lead_id), count(*) FILTER (WHERE created_at > {clock_sql}) FROM leads"
     ).fetchall()[0]
@@ -427,8 +441,7 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
     if n_future:
         report.append(f"{sources['leads']}: dropped {n_future} leads whose '{created_src}' is later than the "
                       f"run's clock ({clock.isoformat()})")
-        con.execute(f"CREATE OR REPLACE TABLE leads AS SELECT {numbered}, * EXCLUDE (lead_key) FROM leads "
-                    f"WHERE created_at <= {clock_sql}")
+        _number_leads(con, f"SELECT * EXCLUDE (lead_key) FROM leads WHERE created_at <= {clock_sql}")
     if require_leads and n_leads == n_future:
         raise BadInputError(f"{sources['leads']}: column '{id_src}': the leads table is empty (0 rows)")
     numeric, categorical = _classify_attributes(con, attributes)
