@@ -45,16 +45,18 @@ def _lead_table(data: LoadedData, spec: FeatureSpec) -> dict[str, np.ndarray]:
     select = ["epoch_us(created_at) AS created_us"]
     select += [f"coalesce(CAST({quoted[c]} AS DOUBLE), CAST('NaN' AS DOUBLE)) AS {quoted[c]}" for c in names[0]]
     select += [f"CAST({quoted[c]} AS VARCHAR) AS {quoted[c]}" for c in names[1]]
-    fetched = data.con.execute(f"SELECT {', '.join(select)} FROM leads ORDER BY lead_key").fetchnumpy()
+    fetched = data.con.execute(f"SELECT lead_key, {', '.join(select)} FROM leads").fetchnumpy()
+    key = np.asarray(fetched.pop("lead_key"))
     table = {}
     for name, values in fetched.items():
         if name in names[1]:
-            text = np.ma.getdata(values).astype(object)
-            text[np.ma.getmaskarray(values)] = None
-            table[name] = np.concatenate([np.array([None], dtype=object), text])
+            column = np.full(len(key) + 1, None, dtype=object)
+            column[key] = np.ma.getdata(values)
+            column[key[np.ma.getmaskarray(values)]] = None
         else:
-            missing = 0 if name == "created_us" else np.nan
-            table[name] = np.concatenate([[missing], np.ma.getdata(values)])
+            column = np.full(len(key) + 1, 0 if name == "created_us" else np.nan)
+            column[key] = np.ma.getdata(values)
+        table[name] = column
     data._lead_table = (names, table)
     return table
 
