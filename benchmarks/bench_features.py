@@ -11,7 +11,7 @@ runs each engine in its own subprocess
     python bench_features.py --engine duckdb|pandas --dataset DIR
 
 which reads the Parquet tables, builds the feature vector of every open lead as of the end of the
-history and prints one JSON line: wall seconds, peak RSS (`VmHWM`, see `peak_rss_kb`) and a
+history and prints one JSON line: wall seconds, peak RSS (`VmHWM`, see `vm_hwm_kb`) and a
 per-stage breakdown. The parent prints events, leads, seconds, events/s and peak RSS per engine
 and the speed ratio. With `--compare` each engine also writes its features (after measuring)
 and the parent checks they agree.
@@ -32,7 +32,6 @@ import resource
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -139,16 +138,20 @@ def ensure_dataset(data_dir: Path, n_leads: int, seed: int, source: str, n_event
 # --- engines (each in its own process) -----------------------------------------------------------
 
 
-def peak_rss_kb() -> int:
-    """This process's peak resident set (KB): `VmHWM`, which starts afresh at exec, unlike
-    `ru_maxrss`, which keeps the peak of the parent that forked us (here: the generator)."""
+def vm_hwm_kb(pid: int | None = None, descendants: bool = False) -> int:
+    """Peak resident set (VmHWM, KB) of a process (default: this one), with `descendants` also
+    of its child processes. VmHWM starts afresh at exec, unlike `ru_maxrss`, which keeps the
+    peak of the parent that forked us (here: the data generator). `ru_maxrss` off Linux."""
+    pid = os.getpid() if pid is None else pid
+    total = 0
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
-                return int(line.split()[1])
+                total += int(line.split()[1])
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split() if descendants else []
     except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return total or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return total + sum(vm_hwm_kb(int(c), descendants=True) for c in children)
 
 
 class TimedConnection:
@@ -194,7 +197,7 @@ def run_duckdb(dataset: Path, threads: int | None, memory_limit: str | None, out
     marks.append((time.perf_counter(), time.process_time()))
     features = build_features(data, spec, as_of)
     marks.append((time.perf_counter(), time.process_time()))
-    rss_kb = peak_rss_kb()
+    rss_kb = vm_hwm_kb()
 
     names = ["load/validation", "counts, history end", "events to sorted arrays + marks",
              "feature vectors (open leads)"]
@@ -238,7 +241,7 @@ def run_pandas(dataset: Path, out: Path | None) -> dict:
     features = pf.features_from_prepared(prep, leads, outcomes, spec, as_of)
     t4 = time.perf_counter()
     stages["features at the cutoff"] = t4 - t3
-    rss_kb = peak_rss_kb()
+    rss_kb = vm_hwm_kb()
     result = {
         "engine": "pandas", "seconds": t4 - t0, "cpu_seconds": time.process_time() - cpu0, "peak_rss_kb": rss_kb, "events": n_events, "leads": n_leads,
         "open_leads": len(features), "columns": features.shape[1], "as_of": as_of.isoformat(),

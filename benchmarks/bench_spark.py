@@ -11,8 +11,8 @@ the cache), then runs each engine in its own subprocess
     python bench_spark.py --engine spark|duckdb --dataset DIR
 
 which reads and validates the tables, builds the feature vector of every open lead as of the end
-of the history and prints one JSON line. Peak RSS: for DuckDB the process's `ru_maxrss`; for
-Spark the Python driver's plus the JVM's (`VmHWM` of the JVM process, read before it stops).
+of the history and prints one JSON line. Peak RSS (`VmHWM`): for DuckDB the process's; for
+Spark the Python driver's plus the JVM's (read before it stops).
 With `--compare` each engine also writes its features and the parent checks they agree.
 """
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -30,45 +29,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench_features import ensure_dataset, vm_hwm_kb  # this folder is on sys.path when run as a script
+
 DEFAULT_DATA_DIR = Path("/tmp/leadq-bench")
 HUGE_LEADS = 10_000_000
 
 
-def dataset_dir(data_dir: Path, n_leads: int, seed: int) -> Path:
-    return Path(data_dir) / f"leadq_leads_{n_leads}_seed_{seed}"
-
-
-def ensure_dataset(data_dir: Path, n_leads: int, seed: int) -> Path:
-    """The data set's folder, generated (once) if it is not complete yet."""
-    out = dataset_dir(data_dir, n_leads, seed)
-    done = out / "_COMPLETE"
-    if done.exists():
-        return out
-    from leadq.generation import generate_to_dir
-
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    print(f"generating {n_leads:,} leads (seed {seed}) into {out} ...", flush=True)
-    counts = generate_to_dir(out, n_leads, seed)
-    done.write_text(json.dumps(counts))
-    print(f"generated {counts} in {time.perf_counter() - t0:.1f} s", flush=True)
-    return out
-
-
 # --- engines (each in its own process) -----------------------------------------------------------
-
-
-def _vm_hwm_kb(pid: int) -> int:
-    """Peak resident set (VmHWM, KB) of a process and its descendants (Linux)."""
-    total = 0
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                total += int(line.split()[1])
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return total
-    return total + sum(_vm_hwm_kb(int(c)) for c in children)
 
 
 def run_spark(dataset: Path, master: str, driver_memory: str, partitions: int | None, out: Path | None) -> dict:
@@ -89,8 +56,8 @@ def run_spark(dataset: Path, master: str, driver_memory: str, partitions: int | 
     features = build_features_spark(spark, spec, as_of)
     t_end = time.perf_counter()
     jvm = spark.sparkContext._gateway.proc.pid  # the JVM (spark-submit execs java in place)
-    jvm_kb = _vm_hwm_kb(jvm)
-    py_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    jvm_kb = vm_hwm_kb(jvm, descendants=True)
+    py_kb = vm_hwm_kb()
     result = {
         "engine": "spark", "master": master, "seconds": t_end - t_session,
         "session_seconds": t_session - t_start, "load_seconds": t_loaded - t_session,
@@ -121,7 +88,7 @@ def run_duckdb(dataset: Path, out: Path | None) -> dict:
     t_end = time.perf_counter()
     result = {
         "engine": "duckdb", "seconds": t_end - t_start, "load_seconds": t_loaded - t_start,
-        "features_seconds": t_end - t_loaded, "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "features_seconds": t_end - t_loaded, "peak_rss_kb": vm_hwm_kb(),
         "events": n_events, "leads": n_leads, "open_leads": len(features), "columns": features.shape[1],
         "as_of": as_of.isoformat(),
         "threads": int(data.con.execute("SELECT current_setting('threads')").fetchall()[0][0]),
@@ -195,7 +162,7 @@ def main(argv=None) -> None:
         return
 
     n_leads = HUGE_LEADS if args.huge else args.leads
-    dataset = ensure_dataset(args.data_dir, n_leads, args.seed)
+    dataset = ensure_dataset(args.data_dir, n_leads, args.seed, "leadq")
     reports = {}
     for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
         print(f"running {engine} ...", flush=True)

@@ -58,20 +58,32 @@ def _bits(n: int) -> int:
     return max(int(n).bit_length(), 1)
 
 
+def first_rows(keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Of `rows` (ascending positions, one per key), those that come first among the rows with
+    the same key. Packs (key, position) into one int64 and sorts it when the bits allow."""
+    if len(keys) == 0:
+        return rows[:0]
+    pos_bits = _bits(int(rows[-1]))
+    if _bits(int(keys.max())) + pos_bits > 63:
+        return rows[np.unique(keys, return_index=True)[1]]
+    packed = keys.astype(np.int64)  # a copy: the caller's keys stay as they are
+    packed <<= pos_bits
+    packed |= rows
+    packed.sort()
+    first = np.empty(len(packed), dtype=bool)
+    first[0] = True
+    changed = packed[1:] ^ packed[:-1]
+    changed >>= pos_bits
+    np.not_equal(changed, 0, out=first[1:])
+    found = packed[first]
+    found &= (1 << pos_bits) - 1
+    return found
+
+
 def first_occurrence(keys: np.ndarray) -> np.ndarray:
     """True at the first row (in array order) of each distinct non-negative key."""
-    n = len(keys)
-    out = np.zeros(n, dtype=bool)
-    if n == 0:
-        return out
-    pos_bits = _bits(n)
-    if _bits(int(keys.max())) + pos_bits <= 63:
-        packed = np.sort((keys.astype(np.int64) << pos_bits) | np.arange(n, dtype=np.int64))
-        first = np.ones(n, dtype=bool)
-        first[1:] = (packed[1:] >> pos_bits) != (packed[:-1] >> pos_bits)
-        out[packed[first] & ((1 << pos_bits) - 1)] = True
-    else:
-        out[np.unique(keys, return_index=True)[1]] = True
+    out = np.zeros(len(keys), dtype=bool)
+    out[first_rows(keys, np.arange(len(keys), dtype=np.int64))] = True
     return out
 
 
@@ -105,9 +117,7 @@ def dense_codes(hashes: np.ndarray) -> tuple[np.ndarray, int]:
     The distinct hashes usually differ in their low 16-24 bits, so a direct-mapped table indexed
     by those bits codes every row with one cache-resident lookup; `searchsorted` otherwise."""
     missing = hashes == 0
-    values = hashes[~missing]
-    values.sort()
-    values = sorted_unique(values)
+    values = sorted_unique(hashes[~missing])
     for bits in range(max(_bits(len(values)) + 6, 12), 25):
         slots = values & np.uint64((1 << bits) - 1)
         if len(sorted_unique(slots)) == len(values):
@@ -124,32 +134,12 @@ def dense_codes(hashes: np.ndarray) -> tuple[np.ndarray, int]:
 
 def first_touches(lead_key: np.ndarray, codes: np.ndarray, n_codes: int) -> np.ndarray:
     """True at each lead's first event with a given code (rows in lead, time order)."""
-    n = len(codes)
-    out = np.zeros(n, dtype=bool)
-    present = codes >= 0
-    n_present = int(np.count_nonzero(present))
-    if n_present == 0:
-        return out
-    all_present = n_present == n
-    keys = lead_key.astype(np.int64) if all_present else lead_key[present].astype(np.int64)
+    out = np.zeros(len(codes), dtype=bool)
+    rows = np.flatnonzero(codes >= 0)
+    keys = lead_key[rows].astype(np.int64)
     keys *= max(n_codes, 1)
-    keys += codes if all_present else codes[present]
-    pos_bits = _bits(n)
-    if _bits((int(lead_key[-1]) + 1) * max(n_codes, 1)) + pos_bits > 63:
-        out[present] = first_occurrence(keys)
-        return out
-    keys <<= pos_bits
-    keys |= np.arange(n, dtype=np.int64) if all_present else np.flatnonzero(present)
-    keys.sort()
-    first = np.empty(len(keys), dtype=bool)
-    first[0] = True
-    changed = keys[1:] ^ keys[:-1]
-    changed >>= pos_bits
-    np.not_equal(changed, 0, out=first[1:])
-    del changed
-    rows = keys[first]
-    rows &= (1 << pos_bits) - 1
-    out[rows] = True
+    keys += codes[rows]
+    out[first_rows(keys, rows)] = True
     return out
 
 

@@ -145,7 +145,6 @@ class _Engagement:
         """Count one chunk of rows."""
         n, unit = self.n, c.unit
         window = np.searchsorted(self.window_us, c.age, side="left")  # age <= window_us[j] iff window <= j
-        n_windows = self.count_column.shape[1]
         np.add.at(self.flat, self.count_column[c.group, window] * n + unit, 1.0)
         np.add.at(self.flat, self.count_column[-1][window] * n + unit, 1.0)
         np.add.at(self.n_recent, unit[c.age <= self.recent_us], 1.0)

@@ -271,28 +271,28 @@ def _classify_attributes(con, attributes: list[str]) -> tuple[list[str], list[st
             categorical.append(name)
     n_rows = con.execute("SELECT count(*) FROM leads").fetchall()[0][0]
 
-    def filled_and_parsed(names: list[str], limit: str = "") -> list[tuple[int, int]]:
-        values = [f"nullif(trim({_quote(name)}), '')" for name in names]
-        row = con.execute("SELECT " + ", ".join(f"count({v}), count(TRY_CAST({v} AS DOUBLE))" for v in values)
-                          + f" FROM (SELECT * FROM leads {limit})").fetchall()[0]
-        return [(row[2 * i], row[2 * i + 1]) for i in range(len(names))]
+    def filled(name: str) -> str:
+        return f"nullif(trim({_quote(name)}), '')"
 
-    if text:
-        # A sample with more unparseable values than the whole column may hold already decides.
-        sample = filled_and_parsed(text, f"LIMIT {CLASSIFY_SAMPLE_ROWS}")
-        undecided = [name for name, (n_filled, n_parsed) in zip(text, sample)
-                     if n_rows <= CLASSIFY_SAMPLE_ROWS or n_filled - n_parsed <= (1 - NUMERIC_SHARE_FOR_NUMBER) * n_rows]
-        counts = dict(zip(text, sample))
-        if n_rows > CLASSIFY_SAMPLE_ROWS and undecided:
-            counts.update(zip(undecided, filled_and_parsed(undecided)))
-        for name in text:
-            n_filled, n_parsed = counts[name]
-            value = f"nullif(trim({_quote(name)}), '')"
-            if name in undecided and n_filled and n_parsed / n_filled >= NUMERIC_SHARE_FOR_NUMBER:
-                con.execute(f"ALTER TABLE leads ALTER {_quote(name)} TYPE DOUBLE USING TRY_CAST({value} AS DOUBLE)")
-                numeric.append(name)
-            else:
-                categorical.append(name)
+    def filled_and_parsed(names: list[str], limit: str = "") -> dict[str, tuple[int, int]]:
+        row = con.execute("SELECT " + ", ".join(f"count({filled(n)}), count(TRY_CAST({filled(n)} AS DOUBLE))"
+                                                for n in names) + f" FROM (SELECT * FROM leads {limit})").fetchall()[0]
+        return {name: (row[2 * i], row[2 * i + 1]) for i, name in enumerate(names)}
+
+    counts = filled_and_parsed(text, f"LIMIT {CLASSIFY_SAMPLE_ROWS}") if text else {}
+    if n_rows > CLASSIFY_SAMPLE_ROWS:
+        # A sample with more unparseable values than the whole column may hold already decides;
+        # the other columns are counted in full.
+        undecided = [name for name, (n_filled, n_parsed) in counts.items()
+                     if n_filled - n_parsed <= (1 - NUMERIC_SHARE_FOR_NUMBER) * n_rows]
+        if undecided:
+            counts.update(filled_and_parsed(undecided))
+    for name, (n_filled, n_parsed) in counts.items():
+        if n_filled and n_parsed / n_filled >= NUMERIC_SHARE_FOR_NUMBER:
+            con.execute(f"ALTER TABLE leads ALTER {_quote(name)} TYPE DOUBLE USING TRY_CAST({filled(name)} AS DOUBLE)")
+            numeric.append(name)
+        else:
+            categorical.append(name)
     order = {name: i for i, name in enumerate(attributes)}
     return sorted(numeric, key=order.get), sorted(categorical, key=order.get)
 
@@ -465,7 +465,6 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
                 f"{src}: dropped {{n}} outcomes later than the run's clock {clock.isoformat()} "
                 f"(column '{reached_src}')", report)
     con.execute("CREATE OR REPLACE TABLE outcomes AS SELECT * FROM stage_outcomes")
-    for table in TABLES:
-        con.execute(f"DROP TABLE IF EXISTS stage_{table}")
+    con.execute("DROP TABLE stage_outcomes")
     return LoadedData(con=con, sources=sources, clock=clock, events=events, report=report,
                       numeric_attributes=numeric, categorical_attributes=categorical)
