@@ -242,3 +242,15 @@ def test_one_pass_over_all_events_equals_the_per_example_expansion(monkeypatch):
     pd.testing.assert_frame_equal(build_features(data, spec, as_of).set_index("lead_id"), everyone)
     pd.testing.assert_frame_equal(
         build_feature_table(data, spec, pd.DataFrame({"lead_id": few, "cutoff": as_of})), one_by_one)
+
+
+def test_counting_chunks_end_where_a_unit_ends(monkeypatch):
+    """Chunks are counted on two threads; a unit (an example's rows) never straddles two chunks,
+    so no two threads write the same cells. Boundaries snap forward to the next unit end."""
+    from leadq import features
+
+    monkeypatch.setattr(features, "CHUNK_ROWS", 64)
+    ends = np.array([3, 5, 200, 201, 260, 330])
+    assert features._aligned_bounds(ends).tolist() == [0, 200, 260, 330]
+    assert features._aligned_bounds(np.array([10, 20])).tolist() == [0, 20]
+    assert features._aligned_bounds(np.array([], dtype=np.int64)).tolist() == [0]

@@ -4,7 +4,9 @@ numpy counts).
 `build_feature_table` describes any set of (lead, cutoff) pairs; `build_features` is the
 scoring case: every open lead at one cutoff. Both count the cutoff-independent event arrays of
 `event_arrays` strictly before each cutoff, in chunks of about CHUNK_ROWS rows whose counts go
-straight into the output block (`np.add.at` / `np.maximum.at` per chunk):
+straight into the output block (`np.add.at` / `np.maximum.at` per chunk). Chunks end where an
+example's rows end, so COUNTING_THREADS threads count them side by side without ever writing
+the same cells:
 
 - one cutoff for distinct leads covering most events (scoring): the chunks are slices of the
   sorted event arrays, each row counting for its lead's example;
@@ -15,8 +17,11 @@ same `FeatureSpec` into SQL (`features_sql`); both follow the semantics in data/
 are tested equal.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from leadq.contract import STAGE_ORDER
 from leadq.event_arrays import (
@@ -36,7 +41,10 @@ def to_utc(value) -> pd.Timestamp:
 
 def _lead_table(data: LoadedData, spec: FeatureSpec) -> dict[str, np.ndarray]:
     """Creation time (epoch µs) and the spec's attributes as arrays indexed by lead key (index 0:
-    no lead); fetched once per (loaded data, attribute list)."""
+    no lead); fetched once per (loaded data, attribute list).
+
+    Text attributes come through Arrow, dictionary-encoded: each distinct label is one Python
+    string shared by every lead that has it, instead of one string object per lead."""
     names = (tuple(spec.numeric_attributes), tuple(spec.categorical_attributes))
     cached = getattr(data, "_lead_table", None)
     if cached is not None and cached[0] == names:
@@ -45,23 +53,26 @@ def _lead_table(data: LoadedData, spec: FeatureSpec) -> dict[str, np.ndarray]:
     select = ["epoch_us(created_at) AS created_us"]
     select += [f"coalesce(CAST({quoted[c]} AS DOUBLE), CAST('NaN' AS DOUBLE)) AS {quoted[c]}" for c in names[0]]
     select += [f"CAST({quoted[c]} AS VARCHAR) AS {quoted[c]}" for c in names[1]]
-    fetched = data.con.execute(f"SELECT lead_key, {', '.join(select)} FROM leads").fetchnumpy()
-    key = np.asarray(fetched.pop("lead_key"))
+    fetched = data.con.sql(f"SELECT lead_key, {', '.join(select)} FROM leads").to_arrow_table()
+    key = fetched["lead_key"].to_numpy()
     table = {}
-    for name, values in fetched.items():
+    for name in fetched.column_names[1:]:
         if name in names[1]:
+            encoded = pc.dictionary_encode(fetched[name]).combine_chunks()
+            labels = np.append(encoded.dictionary.to_numpy(zero_copy_only=False).astype(object), None)
+            codes = pc.fill_null(encoded.indices, len(labels) - 1).to_numpy()
             column = np.full(len(key) + 1, None, dtype=object)
-            column[key] = np.ma.getdata(values)
-            column[key[np.ma.getmaskarray(values)]] = None
+            column[key] = labels[codes]
         else:
             column = np.full(len(key) + 1, 0 if name == "created_us" else np.nan)
-            column[key] = np.ma.getdata(values)
+            column[key] = fetched[name].to_numpy()
         table[name] = column
     data._lead_table = (names, table)
     return table
 
 
 CHUNK_ROWS = 1 << 20  # rows per pass: temporaries stay small enough to be reused, not newly mapped
+COUNTING_THREADS = 2
 
 
 class _Chunk:
@@ -78,33 +89,54 @@ def _kept(unit, n_units, us, age, group, marks, duration) -> _Chunk:
     return _Chunk(unit[keep], us[keep], age[keep], group[keep], marks[keep], duration[keep])
 
 
+def _aligned_bounds(ends: np.ndarray) -> np.ndarray:
+    """Chunk boundaries about CHUNK_ROWS rows apart, each at one of `ends` (sorted row offsets
+    where a unit's rows end), so that no unit's rows straddle two chunks."""
+    total = int(ends[-1]) if len(ends) else 0
+    wanted = np.arange(CHUNK_ROWS, total, CHUNK_ROWS, dtype=np.int64)
+    snapped = ends[np.minimum(np.searchsorted(ends, wanted), len(ends) - 1)] if len(wanted) else wanted
+    return np.unique(np.concatenate([[0], snapped, [total]]))
+
+
 def _chunks_at_one_cutoff(events: EventArrays, lead_key: np.ndarray, cut: int):
     """Every event, counting for the example of its lead (examples: distinct lead keys at one
-    cutoff); events of other leads and at or after the cutoff are left out."""
+    cutoff); events of other leads and at or after the cutoff are left out. Yields functions
+    that build one chunk each."""
     n_units = len(lead_key)
     example_of_key = np.full(len(events.lead_start), n_units, dtype=np.int32)
     example_of_key[lead_key] = np.arange(n_units, dtype=np.int32)
-    for start in range(0, len(events.us), CHUNK_ROWS):
-        rows = slice(start, start + CHUNK_ROWS)
+
+    def chunk(start: int, stop: int) -> _Chunk:
+        rows = slice(start, stop)
         us = events.us[rows]
         unit = example_of_key[events.lead_key[rows]]
         unit[us >= cut] = n_units
-        yield _kept(unit, n_units, us, cut - us, events.group[rows], events.marks[rows], events.duration_s[rows])
+        return _kept(unit, n_units, us, cut - us, events.group[rows], events.marks[rows], events.duration_s[rows])
+
+    bounds = _aligned_bounds(events.lead_start[1:])
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        yield lambda start=int(start), stop=int(stop): chunk(start, stop)
 
 
 def _chunks_expanded(events: EventArrays, lead_key: np.ndarray, cut_us: np.ndarray):
-    """Each example's events before its cutoff, counting for the example."""
+    """Each example's events before its cutoff, counting for the example. Yields functions that
+    build one chunk each."""
     starts = events.lead_start[lead_key]
     lengths = events.lead_start[lead_key + 1] - starts
     example = np.repeat(np.arange(len(lead_key)), lengths)
-    offsets = np.cumsum(lengths) - lengths
-    row = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - offsets, lengths)
-    for start in range(0, len(row), CHUNK_ROWS):
-        rows, unit = row[start:start + CHUNK_ROWS], example[start:start + CHUNK_ROWS]
+    ends = np.cumsum(lengths)
+    row = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - (ends - lengths), lengths)
+
+    def chunk(start: int, stop: int) -> _Chunk:
+        rows, unit = row[start:stop], example[start:stop]
         us = events.us[rows]
         age = cut_us[unit] - us
-        yield _kept(np.where(age > 0, unit, len(lead_key)), len(lead_key), us, age, events.group[rows],
-                    events.marks[rows], events.duration_s[rows])
+        return _kept(np.where(age > 0, unit, len(lead_key)), len(lead_key), us, age, events.group[rows],
+                     events.marks[rows], events.duration_s[rows])
+
+    bounds = _aligned_bounds(ends)
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        yield lambda start=int(start), stop=int(stop): chunk(start, stop)
 
 
 def _days_since(cut_us: np.ndarray, last: np.ndarray) -> np.ndarray:
@@ -204,8 +236,11 @@ def _fill_engagement(events: EventArrays, spec: FeatureSpec, lead_key: np.ndarra
     chunks = (_chunks_at_one_cutoff(events, lead_key, int(cut_us[0])) if in_place
               else _chunks_expanded(events, lead_key, cut_us))
     totals = _Engagement(spec, block, column)
-    for chunk in chunks:
-        totals.add(chunk, cut_us)
+    # Chunks hold whole units, so two threads never write the same cells; numpy releases the
+    # GIL in much of the per-chunk work.
+    with ThreadPoolExecutor(max_workers=COUNTING_THREADS) as pool:
+        for _ in pool.map(lambda make: totals.add(make(), cut_us), chunks):
+            pass
     totals.finish(cut_us, (events.journey[lead_key] < cut_us[:, None]).sum(axis=1))
 
 
