@@ -19,8 +19,9 @@ and the parent checks they agree.
 Stages. DuckDB: load/validation (its slowest statements are timed through a thin wrapper passed
 to `load_data(con=...)`), the events as sorted arrays with their marks (`event_arrays`), and the
 feature vectors of the open leads. pandas: read, validate, prepare (sort, sessions, returns,
-journey), features. Each engine also reports its process CPU seconds: on a shared machine wall
-time varies with the neighbours' load, CPU time much less.
+journey), features. Each engine also reports its process CPU seconds, and the part of them spent
+in the kernel (`sys s`, mostly faulting in fresh memory): on a shared machine wall time varies
+with the neighbours' load, CPU time much less.
 """
 
 from __future__ import annotations
@@ -177,6 +178,12 @@ class TimedConnection:
         return getattr(self._con, name)
 
 
+def system_seconds() -> float:
+    """CPU seconds this process (all its threads) has spent in the kernel: mostly page faults
+    on fresh memory here."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
+
+
 def run_duckdb(dataset: Path, threads: int | None, memory_limit: str | None, out: Path | None) -> dict:
     from leadq.event_arrays import event_arrays
     from leadq.examples import infer_attribute_spec
@@ -184,6 +191,7 @@ def run_duckdb(dataset: Path, threads: int | None, memory_limit: str | None, out
     from leadq.features import build_features
     from leadq.load import connect, load_data
 
+    sys0 = system_seconds()
     marks = [(time.perf_counter(), time.process_time())]
     con = TimedConnection(connect(memory_limit=memory_limit, threads=threads))
     data = load_data(dataset, con=con)
@@ -206,6 +214,7 @@ def run_duckdb(dataset: Path, threads: int | None, memory_limit: str | None, out
     slowest_load = sorted(load_log, key=lambda x: -x[1])[:6]
     result = {
         "engine": "duckdb", "seconds": marks[-1][0] - marks[0][0], "cpu_seconds": marks[-1][1] - marks[0][1],
+        "system_seconds": system_seconds() - sys0,
         "features_seconds": marks[-1][0] - marks[2][0], "load_seconds": marks[1][0] - marks[0][0],
         "peak_rss_kb": rss_kb, "events": n_events, "leads": n_leads,
         "open_leads": len(features), "columns": features.shape[1], "as_of": as_of.isoformat(),
@@ -224,7 +233,7 @@ def run_pandas(dataset: Path, out: Path | None) -> dict:
     from leadq.feature_spec import FeatureSpec
 
     stages: dict[str, float] = {}
-    t0, cpu0 = time.perf_counter(), time.process_time()
+    t0, cpu0, sys0 = time.perf_counter(), time.process_time(), system_seconds()
     leads, events, outcomes = pf.read_tables(dataset)
     t1 = time.perf_counter()
     stages["read parquet"] = t1 - t0
@@ -243,7 +252,8 @@ def run_pandas(dataset: Path, out: Path | None) -> dict:
     stages["features at the cutoff"] = t4 - t3
     rss_kb = vm_hwm_kb()
     result = {
-        "engine": "pandas", "seconds": t4 - t0, "cpu_seconds": time.process_time() - cpu0, "peak_rss_kb": rss_kb, "events": n_events, "leads": n_leads,
+        "engine": "pandas", "seconds": t4 - t0, "cpu_seconds": time.process_time() - cpu0,
+        "system_seconds": system_seconds() - sys0, "peak_rss_kb": rss_kb, "events": n_events, "leads": n_leads,
         "open_leads": len(features), "columns": features.shape[1], "as_of": as_of.isoformat(),
         "stages": stages,
     }
@@ -322,7 +332,7 @@ def main(argv=None) -> None:
 
     print(f"\ndata set: {dataset}  ({os.cpu_count()} cores)")
     print(f"{'engine':<8} {'events':>12} {'leads':>10} {'open':>9} {'seconds':>8} {'events/s':>12} "
-          f"{'CPU s':>7} {'peak RSS MB':>12}")
+          f"{'CPU s':>7} {'sys s':>6} {'peak RSS MB':>12}")
     for engine, r in reports.items():
         print(f"{engine:<8} {r['events']:>12,} {r['leads']:>10,} {r['open_leads']:>9,} {r['seconds']:>8.2f} "
               f"{r['events'] / r['seconds']:>12,.0f} {r['cpu_seconds']:>7.1f} {r['peak_rss_kb'] / 1024:>12,.0f}")
