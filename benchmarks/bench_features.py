@@ -335,7 +335,8 @@ def main(argv=None) -> None:
           f"{'CPU s':>7} {'sys s':>6} {'peak RSS MB':>12}")
     for engine, r in reports.items():
         print(f"{engine:<8} {r['events']:>12,} {r['leads']:>10,} {r['open_leads']:>9,} {r['seconds']:>8.2f} "
-              f"{r['events'] / r['seconds']:>12,.0f} {r['cpu_seconds']:>7.1f} {r['peak_rss_kb'] / 1024:>12,.0f}")
+              f"{r['events'] / r['seconds']:>12,.0f} {r['cpu_seconds']:>7.1f} {r['system_seconds']:>6.1f} "
+              f"{r['peak_rss_kb'] / 1024:>12,.0f}")
     if "duckdb" in reports and "pandas" in reports:
         ratio = reports["pandas"]["seconds"] / reports["duckdb"]["seconds"]
         print(f"speed ratio duckdb/pandas (events/s): {ratio:.2f}x")

@@ -58,15 +58,16 @@ def _bits(n: int) -> int:
     return max(int(n).bit_length(), 1)
 
 
-def first_rows(keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def first_rows(keys: np.ndarray, rows: np.ndarray, overwrite_keys: bool = False) -> np.ndarray:
     """Of `rows` (ascending positions, one per key), those that come first among the rows with
-    the same key. Packs (key, position) into one int64 and sorts it when the bits allow."""
+    the same key. Packs (key, position) into one int64 and sorts it when the bits allow; with
+    `overwrite_keys` an int64 `keys` is packed in place instead of copied."""
     if len(keys) == 0:
         return rows[:0]
     pos_bits = _bits(int(rows[-1]))
     if _bits(int(keys.max())) + pos_bits > 63:
         return rows[np.unique(keys, return_index=True)[1]]
-    packed = keys.astype(np.int64)  # a copy: the caller's keys stay as they are
+    packed = keys.astype(np.int64, copy=not overwrite_keys)
     packed <<= pos_bits
     packed |= rows
     packed.sort()
@@ -139,7 +140,7 @@ def first_touches(lead_key: np.ndarray, codes: np.ndarray, n_codes: int) -> np.n
     keys = lead_key[rows].astype(np.int64)
     keys *= max(n_codes, 1)
     keys += codes[rows]
-    out[first_rows(keys, rows)] = True
+    out[first_rows(keys, rows, overwrite_keys=True)] = True
     return out
 
 
