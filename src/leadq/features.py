@@ -94,14 +94,15 @@ def _aligned_bounds(ends: np.ndarray) -> np.ndarray:
     where a unit's rows end), so that no unit's rows straddle two chunks."""
     total = int(ends[-1]) if len(ends) else 0
     wanted = np.arange(CHUNK_ROWS, total, CHUNK_ROWS, dtype=np.int64)
-    snapped = ends[np.minimum(np.searchsorted(ends, wanted), len(ends) - 1)] if len(wanted) else wanted
+    snapped = ends[np.minimum(np.searchsorted(ends, wanted), len(ends) - 1)]
     return np.unique(np.concatenate([[0], snapped, [total]]))
 
 
-def _chunks_at_one_cutoff(events: EventArrays, lead_key: np.ndarray, cut: int):
+def _rows_at_one_cutoff(events: EventArrays, lead_key: np.ndarray, cut: int):
     """Every event, counting for the example of its lead (examples: distinct lead keys at one
-    cutoff); events of other leads and at or after the cutoff are left out. Yields functions
-    that build one chunk each."""
+    cutoff); events of other leads and at or after the cutoff are left out.
+
+    Returns a function building the chunk of rows [start, stop), and where each unit's rows end."""
     n_units = len(lead_key)
     example_of_key = np.full(len(events.lead_start), n_units, dtype=np.int32)
     example_of_key[lead_key] = np.arange(n_units, dtype=np.int32)
@@ -113,14 +114,13 @@ def _chunks_at_one_cutoff(events: EventArrays, lead_key: np.ndarray, cut: int):
         unit[us >= cut] = n_units
         return _kept(unit, n_units, us, cut - us, events.group[rows], events.marks[rows], events.duration_s[rows])
 
-    bounds = _aligned_bounds(events.lead_start[1:])
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        yield lambda start=int(start), stop=int(stop): chunk(start, stop)
+    return chunk, events.lead_start[1:]
 
 
-def _chunks_expanded(events: EventArrays, lead_key: np.ndarray, cut_us: np.ndarray):
-    """Each example's events before its cutoff, counting for the example. Yields functions that
-    build one chunk each."""
+def _rows_expanded(events: EventArrays, lead_key: np.ndarray, cut_us: np.ndarray):
+    """Each example's events before its cutoff, counting for the example.
+
+    Returns a function building the chunk of rows [start, stop), and where each unit's rows end."""
     starts = events.lead_start[lead_key]
     lengths = events.lead_start[lead_key + 1] - starts
     example = np.repeat(np.arange(len(lead_key)), lengths)
@@ -134,9 +134,7 @@ def _chunks_expanded(events: EventArrays, lead_key: np.ndarray, cut_us: np.ndarr
         return _kept(np.where(age > 0, unit, len(lead_key)), len(lead_key), us, age, events.group[rows],
                      events.marks[rows], events.duration_s[rows])
 
-    bounds = _aligned_bounds(ends)
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        yield lambda start=int(start), stop=int(stop): chunk(start, stop)
+    return chunk, ends
 
 
 def _days_since(cut_us: np.ndarray, last: np.ndarray) -> np.ndarray:
@@ -233,13 +231,15 @@ def _fill_engagement(events: EventArrays, spec: FeatureSpec, lead_key: np.ndarra
     # Distinct leads at one cutoff covering most events: one pass over all events, in place.
     in_place = (one_cutoff and 4 * int(lengths.sum()) >= len(events.us)
                 and int(np.bincount(lead_key).max(initial=0)) <= 1)
-    chunks = (_chunks_at_one_cutoff(events, lead_key, int(cut_us[0])) if in_place
-              else _chunks_expanded(events, lead_key, cut_us))
+    chunk, ends = (_rows_at_one_cutoff(events, lead_key, int(cut_us[0])) if in_place
+                   else _rows_expanded(events, lead_key, cut_us))
+    bounds = _aligned_bounds(ends)
     totals = _Engagement(spec, block, column)
     # Chunks hold whole units, so two threads never write the same cells; numpy releases the
     # GIL in much of the per-chunk work.
     with ThreadPoolExecutor(max_workers=COUNTING_THREADS) as pool:
-        for _ in pool.map(lambda make: totals.add(make(), cut_us), chunks):
+        for _ in pool.map(lambda start, stop: totals.add(chunk(int(start), int(stop)), cut_us),
+                          bounds[:-1], bounds[1:]):
             pass
     totals.finish(cut_us, (events.journey[lead_key] < cut_us[:, None]).sum(axis=1))
 
