@@ -5,6 +5,7 @@ EXIT_BAD_INPUT = 2
 EXIT_MODEL_NOT_FOUND = 3
 EXIT_LEAKAGE = 4
 EXIT_GATE = 5
+EXIT_RETRAIN = 6  # `leadq monitor`: a model version's verdict is retrain
 
 
 class LeadqError(Exception):

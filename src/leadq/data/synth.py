@@ -96,7 +96,9 @@ import pandas as pd
 import pyarrow as pa
 
 from leadq.data.contract import CANONICAL_EVENT_TYPES
-from leadq.data.shift import FunnelShift, relabel_events, warp_base_times, warp_window_targets
+from leadq.data.shift import (
+    HAZARD_KINDS, FunnelShift, hazard_factors, relabel_events, warp_base_times, warp_window_targets,
+)
 
 DEFAULT_END = pd.Timestamp("2026-06-30", tz="UTC")
 """Default end of the generated history (exclusive); every timestamp is before it."""
@@ -523,8 +525,9 @@ def generate(n_leads: int, seed: int, end: pd.Timestamp | str | None = None,
     mql_mass = _MQL_MASS[ltype] * strength
     sql_base = _SQL_BASE[ltype]
     mql_base = _MQL_BASE[ltype]
-    conversion = shift if shift is not None and shift.kind == "conversion" else None
+    conversion = shift if shift is not None and shift.kind in HAZARD_KINDS else None
     shift_day = ((conversion.after.value // 1000 - start_us) / _US_PER_DAY if conversion else np.inf)
+    factor = hazard_factors(conversion, ltype, LEAD_TYPES) if conversion else np.ones(n)
 
     def _stage_time(mass, scale, delay, base):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -533,9 +536,9 @@ def generate(n_leads: int, seed: int, end: pd.Timestamp | str | None = None,
             u0 = np.where(np.isfinite(start), np.maximum(created - start, 0.0), 0.0)
             target = _weibull_cdf(u0, scale, _HAZARD_SHAPE) + rng.exponential(size=n) / mass
             if conversion is not None:  # hazards times the factor from the shift on
-                t_base = warp_base_times(t_base, created, shift_day, conversion.factor)
+                t_base = warp_base_times(t_base, created, shift_day, factor)
                 at_shift = _weibull_cdf(np.maximum(shift_day - start, u0), scale, _HAZARD_SHAPE)
-                target = warp_window_targets(target, at_shift, conversion.factor)
+                target = warp_window_targets(target, at_shift, factor)
             ok = np.isfinite(start) & (target < 1.0)
             t_win = np.full(n, np.inf)
             t_win[ok] = start[ok] + scale * (-np.log1p(-target[ok])) ** (1 / _HAZARD_SHAPE)
@@ -730,7 +733,7 @@ def generate(n_leads: int, seed: int, end: pd.Timestamp | str | None = None,
         "mql_delay_days": _MQL_DELAY_DAYS,
         "hazard_shape": _HAZARD_SHAPE,
         "hazard_shift_at": _ts_column(np.full(n, conversion.after.value // 1000 if conversion else _NAT)),
-        "hazard_factor_after": conversion.factor if conversion else 1.0,
+        "hazard_factor_after": factor,
         "customer_prob": _CUSTOMER_PROB[ltype],
         "unsubscribe_at": _ts_column(np.where(unsub < span, _days_to_us(start_us, unsub), _NAT)),
         "mql_at": _ts_column(stage_us["mql"]),
