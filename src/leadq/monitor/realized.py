@@ -41,14 +41,15 @@ def bootstrap_weights(groups, n_boot: int, seed: int) -> Iterator[np.ndarray]:
     blocks of shape (resamples, rows): how many times each row's group was drawn."""
     codes, uniques = pd.factorize(pd.Series(groups).astype(str), sort=False)
     n_groups = len(uniques)
+    one_row_each = n_groups == len(codes)  # codes are then 0, 1, 2, ... in row order
     rng = np.random.default_rng(seed)
     block = max(1, min(n_boot, MAX_WEIGHT_CELLS // max(len(codes), 1)))
     for start in range(0, n_boot, block):
         size = min(block, n_boot - start)
-        picks = rng.integers(0, n_groups, size=(size, n_groups))
-        flat = picks + (np.arange(size) * n_groups)[:, None]
-        counts = np.bincount(flat.ravel(), minlength=size * n_groups).reshape(size, n_groups)
-        yield counts[:, codes].astype(float)
+        picks = rng.integers(0, n_groups, size=(size, n_groups), dtype=np.int32)
+        picks += (np.arange(size, dtype=np.int32) * n_groups)[:, None]
+        counts = np.bincount(picks.ravel(), minlength=size * n_groups).reshape(size, n_groups)
+        yield (counts if one_row_each else counts[:, codes]).astype(float)
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -102,12 +103,9 @@ def weighted_metrics(y: np.ndarray, p: np.ndarray, routed: np.ndarray, weights: 
     precision_at = _ratio(total_pos[:, None] - pos_below, total_w[:, None] - weight_before(start))
     ap = _ratio((w_pos * np.nan_to_num(precision_at)).sum(axis=1), total_pos)
 
-    columns = [np.ones(n_rows), p, y, (p - y) ** 2, routed.astype(float), y * routed]
-    if deciles is not None:
-        onehot = np.eye(N_DECILES)[np.asarray(deciles, dtype=int)]
-        columns += [*onehot.T, *(onehot * p[:, None]).T, *(onehot * y[:, None]).T]
-    sums = w @ np.column_stack(columns)
-    n, predicted, observed, squared, passed, hits = sums[:, :6].T
+    columns = np.column_stack([np.ones(n_rows), p, y, (p - y) ** 2, routed.astype(float), y * routed])
+    sums = w @ columns
+    n, predicted, observed, squared, passed, hits = sums.T
     both = (total_pos > 0) & (total_neg > 0)
     out = {
         "roc_auc": np.where(both, auc, np.nan),
@@ -121,9 +119,16 @@ def weighted_metrics(y: np.ndarray, p: np.ndarray, routed: np.ndarray, weights: 
         "recall": _ratio(hits, observed),
     }
     if deciles is not None:
-        counts = sums[:, 6:6 + N_DECILES]
-        out["decile_mean_predicted"] = _ratio(sums[:, 6 + N_DECILES:6 + 2 * N_DECILES], counts)
-        out["decile_observed_rate"] = _ratio(sums[:, 6 + 2 * N_DECILES:], counts)
+        deciles = np.asarray(deciles, dtype=int)
+        per_decile = np.zeros((len(w), N_DECILES, 3))
+        for k in range(N_DECILES):
+            rows = np.flatnonzero(deciles == k)
+            if len(rows) and rows[-1] - rows[0] + 1 == len(rows):  # contiguous in score order
+                per_decile[:, k] = w[:, rows[0]:rows[-1] + 1] @ columns[rows[0]:rows[-1] + 1, :3]
+            elif len(rows):
+                per_decile[:, k] = w[:, rows] @ columns[rows, :3]
+        out["decile_mean_predicted"] = _ratio(per_decile[:, :, 1], per_decile[:, :, 0])
+        out["decile_observed_rate"] = _ratio(per_decile[:, :, 2], per_decile[:, :, 0])
     return out
 
 
