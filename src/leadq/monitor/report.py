@@ -12,11 +12,16 @@ from leadq.core.html import html_page, image_data_uri
 from leadq.models.plots import DPI
 
 TEST_WINDOW = "test window"
+TABLE_METRICS = ("roc_auc", "pr_auc", "brier", "observed_to_predicted", "precision", "recall")
+SHARES = ("precision", "recall")
 VERDICT_COLOURS = {"ok": "#2e7d32", "recalibrate": "#b26a00", "retrain": "#c62828", "pending": "#777"}
 _EXTRA_STYLE = """
 .verdict { font-weight: bold; text-transform: uppercase; }
 .pending td { color: #888; }
-.figures img { max-width: 48%; }
+.figures img.wide { max-width: 100%; }
+.figures img.half { max-width: 60%; }
+tr.test td { background: #f3f6fa; }
+td:first-child { white-space: nowrap; }
 """
 
 
@@ -149,30 +154,52 @@ def verdict_table(verdicts: pd.DataFrame) -> str:
                    "runs evaluated / pending"], rows)
 
 
-def over_time_table(rows: pd.DataFrame) -> str:
-    """One row per scoring date and target: status, counts, realized metrics with intervals,
-    the test window's ROC AUC, PSI."""
-    body, classes = [], []
-    for _, r in rows.sort_values(["as_of", "target"]).iterrows():
+def target_table(rows: pd.DataFrame) -> str:
+    """One target's scoring runs, one row per date (status, counts, realized metrics with their
+    intervals, PSI of the target's probability), under a first row with the test window's."""
+    first = rows.iloc[0]
+    test = ["<em>test window</em>", "", html.escape(_count(first.get("test_n"))),
+            html.escape(_count(first.get("test_positives")))]
+    test += [_with_interval(first, f"test_{m}", share=m in SHARES) for m in TABLE_METRICS] + [""]
+    body, classes = [test], ["test"]
+    for _, r in rows.sort_values("as_of").iterrows():
         pending = bool(r["pending"])
-        body.append([
-            html.escape(str(pd.Timestamp(r["as_of"]).date())), _verdict_badge(str(r["status"])),
-            html.escape(str(r["target"])), html.escape(f"{int(r['n_scored']):,}"),
-            "–" if pending else html.escape(f"{int(r['positives']):,}"),
-            "–" if pending else _with_interval(r, "roc_auc"), _with_interval(r, "test_roc_auc"),
-            "–" if pending else _with_interval(r, "pr_auc"), "–" if pending else _with_interval(r, "brier"),
-            "–" if pending else _with_interval(r, "observed_to_predicted"),
-            "–" if pending else _with_interval(r, "precision", share=True),
-            "–" if pending else _with_interval(r, "recall", share=True),
-            html.escape(_cell(r.get("psi_score"))),
-            html.escape(_cell(r.get("psi_features_max")) + (f" ({r['psi_features_top']})"
-                                                            if isinstance(r.get("psi_features_top"), str) else "")),
-        ])
+        cells = [html.escape(str(pd.Timestamp(r["as_of"]).date())), _verdict_badge(str(r["status"])),
+                 html.escape(_count(r["n_scored"])), "–" if pending else html.escape(_count(r["positives"]))]
+        cells += ["–" if pending else _with_interval(r, m, share=m in SHARES) for m in TABLE_METRICS]
+        cells.append(html.escape(_cell(r.get("psi_score"))))
+        body.append(cells)
         classes.append("pending" if pending else "")
-    header = ["scores of", "status", "target", "leads scored", "conversions", "ROC AUC", "test ROC AUC",
-              "PR AUC", "Brier", "observed / predicted", "precision (routed)", "recall (routed)",
-              "PSI of p", "largest feature PSI"]
+    header = ["scores of", "status", "scored", "conversions", "ROC AUC", "PR AUC", "Brier",
+              "observed / predicted", "precision (routed)", "recall (routed)", "PSI of p"]
     return _table(header, body, classes)
+
+
+def drift_table(rows: pd.DataFrame) -> str:
+    """One row per scoring date: the PSI of each target's probability and the largest feature
+    PSI (from the run's drift report), with whether the run counts as drifted."""
+    targets = sorted(rows["target"].unique())
+    body = []
+    for as_of, part in rows.sort_values("as_of").groupby("as_of", sort=True):
+        psi = dict(zip(part["target"], part["psi_score"]))
+        first = part.iloc[0]
+        feature = _cell(first.get("psi_features_max"))
+        if isinstance(first.get("psi_features_top"), str) and first["psi_features_top"]:
+            feature += f" ({first['psi_features_top']})"
+        body.append([html.escape(str(pd.Timestamp(as_of).date())),
+                     *[html.escape(_cell(psi.get(t))) for t in targets], html.escape(feature),
+                     "yes" if bool(first.get("drifted")) else ""])
+    return _table(["scores of", *[f"PSI of p_{t}" for t in targets], "largest feature PSI", "drifted"], body)
+
+
+def _count(value) -> str:
+    return "–" if value is None or pd.isna(value) else f"{int(value):,}"
+
+
+def _images(pictures: dict, captions: list[str], kind: str) -> list[str]:
+    shown = [(c, pictures[c]) for c in captions if c in pictures]
+    return [f"<div class=\"figures\"><img class=\"{kind}\" alt=\"{html.escape(c)}\" title=\"{html.escape(c)}\" "
+            f"src=\"{image_data_uri(p)}\"></div>" for c, p in shown]
 
 
 def render_monitor_report(verdicts: pd.DataFrame, rows: pd.DataFrame, figures: dict, data_end,
@@ -181,25 +208,26 @@ def render_monitor_report(verdicts: pd.DataFrame, rows: pd.DataFrame, figures: d
     `figures` maps (model_name, model_version) to a list of (caption, PNG path)."""
     horizons = ", ".join(f"{int(h)}" for h in sorted(rows["horizon_days"].unique()))
     intro = (f"Scoring runs whose horizon ({horizons} days) ended by the data's end "
-             f"({pd.Timestamp(data_end).isoformat()}) are joined with the outcomes reached in "
+             f"({pd.Timestamp(data_end).strftime('%Y-%m-%d %H:%M UTC')}) are joined with the outcomes reached in "
              "(as_of, as_of + horizon]; the others are listed as pending, with their drift only.")
     body = [f"<p>{html.escape(intro)}</p>", "<h2>Verdict per model version</h2>", verdict_table(verdicts)]
     if warnings:
         body.append("<ul class=\"notes\">" + "".join(f"<li>{html.escape(w)}</li>" for w in warnings) + "</ul>")
     for (name, version), part in rows.groupby(["model_name", "model_version"], sort=True):
-        body.append(f"<h2>{html.escape(f'{name} v{version}: over time')}</h2>")
-        body.append(over_time_table(part))
-        pictures = figures.get((name, version), [])
-        if pictures:
-            body.append("<div class=\"figures\">")
-            body += [f"<img alt=\"{html.escape(c)}\" title=\"{html.escape(c)}\" src=\"{image_data_uri(p)}\">"
-                     for c, p in pictures]
-            body.append("</div>")
+        pictures = dict(figures.get((name, version), []))
+        for target, rows_of_target in part.groupby("target", sort=False):
+            body.append(f"<h2>{html.escape(f'{name} v{version}, {target}: realized per scoring date')}</h2>")
+            body.append(target_table(rows_of_target))
+            body += _images(pictures, [f"{target}: realized per scoring date"], "wide")
+            body += _images(pictures, [f"{target}: calibration by decile"], "half")
+        body.append(f"<h2>{html.escape(f'{name} v{version}: drift per scoring date')}</h2>")
+        body.append(drift_table(part))
+        body += _images(pictures, ["drift per scoring date"], "half")
     notes = [
         "Each cell: the realized value, then its "
         f"{config.interval:.0%} interval from {config.bootstrap_resamples} bootstrap resamples of leads. "
         "The test window's figures are the model's own test predictions (logged at training), "
-        "measured the same way.",
+        "measured the same way; it counts (lead, cutoff) examples, a lead's rows resampled together.",
         "observed / predicted: conversions reached over the sum of the issued probabilities "
         "(calibration in the large; 1 is calibrated). Precision and recall are those of the routed "
         "stage: leads the scores passed on at or beyond the target's stage.",
