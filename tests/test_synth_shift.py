@@ -139,3 +139,23 @@ def test_shift_arguments_are_checked():
     with pytest.raises(ValueError, match="between 0 and 1"):
         FunnelShift.of("events", SHIFT_AT, 1.5)
     assert FunnelShift.of("events", "2026-02-01").after == SHIFT_AT
+
+
+def test_generate_command_takes_a_shift(tmp_path):
+    from typer.testing import CliRunner
+
+    from leadq.cli import app
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["generate", "--out", str(tmp_path / "d"), "--leads", "300", "--shift", "buyers",
+                             "--shift-after", "2026-02-01", "--shift-factor", "0.5"])
+    assert ok.exit_code == 0, ok.output
+    truth = pd.read_parquet(tmp_path / "d" / "truth.parquet")
+    assert set(truth.loc[truth["lead_type"] == "prospect", "hazard_factor_after"]) == {0.5}
+    assert set(truth.loc[truth["lead_type"] == "tire_kicker", "hazard_factor_after"]) == {2.0}
+    assert (truth["hazard_shift_at"] == SHIFT_AT).all()
+    for args, message in ((["--shift", "conversion"], "--shift and --shift-after go together"),
+                          (["--shift", "weather", "--shift-after", "2026-02-01"], "unknown shift kind 'weather'")):
+        bad = runner.invoke(app, ["generate", "--out", str(tmp_path / "bad"), "--leads", "300", *args])
+        assert bad.exit_code == 2 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "bad").exists()
