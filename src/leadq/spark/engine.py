@@ -185,7 +185,7 @@ class SparkLoaded:
         return None if row["us"] is None else pd.Timestamp(int(row["us"]), unit="us", tz="UTC")
 
 
-def _q(name: str) -> str:
+def quote_column(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
@@ -224,7 +224,7 @@ def _read_table(spark, files: list[Path], fmt: str):
         frame = spark.read.option("mergeSchema", "true").parquet(*paths)
         for name in nanos:
             if type(frame.schema[name].dataType).__name__ == "LongType":
-                frame = frame.withColumn(name, F.timestamp_micros(F.floor(F.col(_q(name)) / 1000)))
+                frame = frame.withColumn(name, F.timestamp_micros(F.floor(F.col(quote_column(name)) / 1000)))
         return frame
     frames = [
         spark.read.option("header", "true").option("inferSchema", "false").option("escape", '"').csv(p)
@@ -235,7 +235,7 @@ def _read_table(spark, files: list[Path], fmt: str):
 
 def _timestamp_expr(column: str, data_type) -> str:
     kind = type(data_type).__name__
-    col = _q(column)
+    col = quote_column(column)
     if kind in _TIMESTAMP_TYPES:
         return f"CAST({col} AS TIMESTAMP)"
     if kind == "StringType":
@@ -244,7 +244,7 @@ def _timestamp_expr(column: str, data_type) -> str:
 
 
 def _text_expr(column: str) -> str:
-    return f"nullif(trim(CAST({_q(column)} AS STRING)), '')"
+    return f"nullif(trim(CAST({quote_column(column)} AS STRING)), '')"
 
 
 def _require_columns(raw, table: str, source: str, mapping: DataMapping) -> dict:
@@ -262,15 +262,15 @@ def _require_columns(raw, table: str, source: str, mapping: DataMapping) -> dict
 def _parse_required(spark, table: str, source: str, exprs: dict[str, str], mapping: DataMapping,
                     report: list[str]) -> None:
     """Register `stage_<table>`: parsed, with the required columns present; fatal or report."""
-    select = ", ".join(f"{expr} AS {_q(name)}" for name, expr in exprs.items())
+    select = ", ".join(f"{expr} AS {quote_column(name)}" for name, expr in exprs.items())
     spark.sql(f"SELECT {select} FROM raw_{table}").createOrReplaceTempView(f"parsed_{table}")
     required = REQUIRED_COLUMNS[table]
-    aggregates = ["count(*) AS n_rows"] + [f"count_if({_q(c)} IS NULL) AS bad_{i}" for i, c in enumerate(required)]
+    aggregates = ["count(*) AS n_rows"] + [f"count_if({quote_column(c)} IS NULL) AS bad_{i}" for i, c in enumerate(required)]
     row = spark.sql(f"SELECT {', '.join(aggregates)} FROM parsed_{table}").collect()[0]
     for i, contract_col in enumerate(required):
         _report_unparseable(source, mapping.source_column(table, contract_col), int(row[f"bad_{i}"]),
                             int(row["n_rows"]), mapping, report)
-    keep = " AND ".join(f"{_q(c)} IS NOT NULL" for c in required)
+    keep = " AND ".join(f"{quote_column(c)} IS NOT NULL" for c in required)
     spark.sql(f"SELECT * FROM parsed_{table} WHERE {keep}").createOrReplaceTempView(f"stage_{table}")
 
 
@@ -280,7 +280,7 @@ def _classify_attributes(spark, attributes: list[str]) -> tuple[list[str], list[
     numeric, categorical, exprs, check = [], [], {}, []
     for name in attributes:
         kind = type(types[name]).__name__
-        exprs[name] = _q(name)
+        exprs[name] = quote_column(name)
         if kind in _NUMERIC_TYPES:
             numeric.append(name)
         elif kind == "StringType":
@@ -290,13 +290,13 @@ def _classify_attributes(spark, attributes: list[str]) -> tuple[list[str], list[
     if check:
         aggregates = []
         for i, name in enumerate(check):
-            value = f"nullif(trim({_q(name)}), '')"
+            value = f"nullif(trim({quote_column(name)}), '')"
             aggregates += [f"count({value}) AS f{i}", f"count(try_cast({value} AS DOUBLE)) AS p{i}"]
         row = spark.sql(f"SELECT {', '.join(aggregates)} FROM stage_leads").collect()[0]
         for i, name in enumerate(check):
             filled, parsed = int(row[f"f{i}"]), int(row[f"p{i}"])
             if filled and parsed / filled >= NUMERIC_SHARE_FOR_NUMBER:
-                exprs[name] = f"try_cast(nullif(trim({_q(name)}), '') AS DOUBLE)"
+                exprs[name] = f"try_cast(nullif(trim({quote_column(name)}), '') AS DOUBLE)"
                 numeric.append(name)
             else:
                 categorical.append(name)
@@ -443,7 +443,7 @@ def _validate(spark, sources: dict[str, str], mapping: DataMapping, clock, requi
     created_src = mapping.source_column("leads", "created_at")
     attributes = [c for c in leads_cols if c not in (id_src, created_src) and c not in ("lead_id", "created_at")]
     exprs = {"lead_id": _text_expr(id_src), "created_at": _timestamp_expr(created_src, leads_cols[created_src])}
-    exprs.update({a: _q(a) for a in attributes})
+    exprs.update({a: quote_column(a) for a in attributes})
     _parse_required(spark, "leads", sources["leads"], exprs, mapping, report)
     row = spark.sql(
         f"SELECT count(*) AS n, count(DISTINCT lead_id) AS ids, "
@@ -468,7 +468,7 @@ def _validate(spark, sources: dict[str, str], mapping: DataMapping, clock, requi
         raise BadInputError(f"{sources['leads']}: column '{id_src}': the leads table is empty (0 rows)")
     numeric, categorical, attr_exprs = _classify_attributes(spark, attributes)
     select = ", ".join(["lead_id AS lead_key", "lead_id", "created_at"]
-                       + [f"{attr_exprs[a]} AS {_q(a)}" for a in attributes])
+                       + [f"{attr_exprs[a]} AS {quote_column(a)}" for a in attributes])
     leads = spark.sql(f"SELECT {select} FROM stage_leads").persist(_storage())
     leads.createOrReplaceTempView("leads")
 
@@ -493,12 +493,12 @@ def _validate(spark, sources: dict[str, str], mapping: DataMapping, clock, requi
         elif optional == "duration_s":
             duration_is_text = type(events_cols[source_col]).__name__ == "StringType"
             select[optional] = (f"try_cast({_text_expr(source_col)} AS DOUBLE)" if duration_is_text
-                                else f"CAST({_q(source_col)} AS DOUBLE)")
+                                else f"CAST({quote_column(source_col)} AS DOUBLE)")
         else:
             select[optional] = _text_expr(source_col)
     if duration_is_text:
         select["duration_text"] = _text_expr(duration_src)
-    columns = ", ".join(f"{expr} AS {_q(name)}" for name, expr in select.items())
+    columns = ", ".join(f"{expr} AS {quote_column(name)}" for name, expr in select.items())
     spark.sql(f"SELECT {columns} FROM raw_events").createOrReplaceTempView("parsed_events")
     parsed_ok = "e.lead_id IS NOT NULL AND e.ts IS NOT NULL AND e.event_type IS NOT NULL"
     known = f"{parsed_ok} AND l.lead_id IS NOT NULL"
@@ -625,7 +625,7 @@ def _features_over_examples(spark, spec: FeatureSpec):
     return spark.sql(features_sql.feature_select_sql(spec, dialect))
 
 
-def _to_pandas_features(frame, spec: FeatureSpec) -> pd.DataFrame:
+def to_pandas_features(frame, spec: FeatureSpec) -> pd.DataFrame:
     """Collect feature rows with the DuckDB engine's dtypes: float64 numbers, object text (None)."""
     out = frame.toPandas()
     for name in spec.numeric_columns():
@@ -655,10 +655,10 @@ def feature_frame_spark(spark, spec: FeatureSpec, examples):
         F.unix_micros(F.col("cutoff").cast("timestamp")).alias("cut_us"),
     ).createOrReplaceTempView("examples")
     vectors = _features_over_examples(spark, spec)
-    columns = [F.col(f"v.{_q(c)}").alias(c) for c in spec.feature_columns()]
+    columns = [F.col(f"v.{quote_column(c)}").alias(c) for c in spec.feature_columns()]
     return (keyed.alias("k")
             .join(vectors.alias("v"), F.col("k.__leadq_ex_id") == F.col("v.ex_id"), "left")
-            .select(*[F.col(f"k.{_q(c)}") for c in examples.columns], *columns))
+            .select(*[F.col(f"k.{quote_column(c)}") for c in examples.columns], *columns))
 
 
 def build_feature_table_spark(spark, spec: FeatureSpec, examples) -> pd.DataFrame:
@@ -688,7 +688,7 @@ def build_feature_table_spark(spark, spec: FeatureSpec, examples) -> pd.DataFram
     try:
         keyed = spark.createDataFrame(frame, schema) if len(frame) else spark.createDataFrame([], schema)
         keyed.createOrReplaceTempView("examples")
-        vectors = _to_pandas_features(_features_over_examples(spark, spec).orderBy("ex_id"), spec)
+        vectors = to_pandas_features(_features_over_examples(spark, spec).orderBy("ex_id"), spec)
     finally:
         for df in release:
             df.unpersist()
@@ -706,7 +706,7 @@ def _build_from_spark_examples(spark, spec: FeatureSpec, examples) -> pd.DataFra
     ordered = examples.withColumn("__leadq_order", F.monotonically_increasing_id()).cache()
     try:
         table = feature_frame_spark(spark, spec, ordered).orderBy("__leadq_order").drop("__leadq_order")
-        out = _to_pandas_features(table, spec)
+        out = to_pandas_features(table, spec)
     finally:
         ordered.unpersist()
     return out
@@ -741,7 +741,7 @@ def features_spark_frame(spark, spec: FeatureSpec, as_of):
               "FROM open_leads") \
         .createOrReplaceTempView("examples")
     vectors = _features_over_examples(spark, spec)
-    return vectors.withColumnRenamed("ex_id", "lead_id").select("lead_id", *[_q(c) for c in spec.feature_columns()])
+    return vectors.withColumnRenamed("ex_id", "lead_id").select("lead_id", *[quote_column(c) for c in spec.feature_columns()])
 
 
 def build_features_spark(spark, spec: FeatureSpec, as_of) -> pd.DataFrame:
@@ -750,7 +750,7 @@ def build_features_spark(spark, spec: FeatureSpec, as_of) -> pd.DataFrame:
     _pyspark()
     release = _prepare(spark, spec)
     try:
-        out = _to_pandas_features(features_spark_frame(spark, spec, as_of).orderBy("lead_id"), spec)
+        out = to_pandas_features(features_spark_frame(spark, spec, as_of).orderBy("lead_id"), spec)
     finally:
         for df in release:
             df.unpersist()
