@@ -44,7 +44,7 @@ def run(args, root: Path) -> None:
 
     from leadq.config import load_config
     from leadq.data.synth import DEFAULT_END
-    from leadq.scoring.predict import predict_to_file
+    from leadq.steps.predict import predict_to_file
     from leadq.steps.generate import generate_to_dir
     from leadq.steps.monitor import monitor_to_dir
     from leadq.steps.train import train_from_files

@@ -1,6 +1,7 @@
 """The `leadq` command line: parse, call one library function, print."""
 
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -17,6 +18,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@contextmanager
+def terminal_progress(description: str = "training") -> Iterator[Callable[[str, int, int], None] | None]:
+    """A rich progress bar callback when stdout is a terminal, else None (for the CLI)."""
+    import sys
+
+    if not sys.stdout.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), transient=True
+    ) as bar:
+        task = bar.add_task(description, total=1)
+
+        def update(step: str, done: int, total: int) -> None:
+            bar.update(task, description=step, completed=done, total=max(total, 1))
+
+        yield update
 
 
 def _echo_error(message: str) -> None:
@@ -181,7 +203,6 @@ def train(
 ) -> None:
     """Train the MQL/SQL models on snapshots, log the run to MLflow, register and gate."""
     from leadq.steps.train import train_from_files
-    from leadq.models.train import terminal_progress
 
     _quiet_mlflow()
     with user_errors(), terminal_progress() as progress:
@@ -242,20 +263,15 @@ def predict(
     """Score every open lead with a registered model; write the table and a drift report."""
     from leadq.data.mapping import DataMapping
     from leadq.steps.features import parse_timestamp
-    from leadq.scoring.predict import predict_to_file
     from leadq.core.yaml_model import load_yaml_model
+    from leadq.steps.predict import predict_to_file
 
     _quiet_mlflow()
     with user_errors(), _chunk_progress() as progress:
         data_mapping = load_yaml_model(mapping, DataMapping) if mapping else None
         cutoff = parse_timestamp(as_of) if as_of else None
-        if engine is Engine.spark:
-            from leadq.spark.predict import predict_to_file_spark
-
-            summary = predict_to_file_spark(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows,
-                                            spark_master)
-        else:
-            summary = predict_to_file(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows, progress)
+        summary = predict_to_file(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows, progress,
+                                  engine=engine.value, spark_master=spark_master)
     _print_report(summary.warnings)
     _print_prediction(summary)
 
@@ -324,7 +340,7 @@ def rules_score(
     if data.is_file() or config is not None:
         from leadq.config import load_config
         from leadq.core.files import write_table
-        from leadq.data.lead_table import score_lead_table_rules
+        from leadq.rules.lead_table import score_lead_table_rules
         from leadq.rules.scorecard import load_scorecard
 
         with user_errors():
@@ -401,14 +417,14 @@ def compare(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Compare the model with the rule scorecard on the model's test window (report + MLflow run)."""
-    from leadq.compare.core import compare_to_dir, describe
-    from leadq.models.train import terminal_progress
+    from leadq.compare.report import describe
+    from leadq.steps.compare import compare_to_dir
 
     _quiet_mlflow()
     with user_errors(), terminal_progress("comparing") as progress:
         outcome = compare_to_dir(out, model, rules, config, data, tracking_uri, learned, progress=progress)
     _print_report(outcome.warnings)
-    for line in describe(outcome):
+    for line in describe(outcome.comparison, outcome.windows):
         typer.echo(line)
     typer.echo(f"report {outcome.out / 'report.html'}; run {outcome.run_id} logged to {outcome.tracking_uri}")
 
@@ -426,7 +442,8 @@ def rules_learn(
     ] = None,
 ) -> None:
     """Fit integer points (sparse logistic regression) on the training window; write a scorecard."""
-    from leadq.rules.learned import describe_learned, learn_to_file
+    from leadq.rules.learned import describe_learned
+    from leadq.steps.rules import learn_to_file
 
     with user_errors():
         learned = learn_to_file(out, data, config, target, rules)

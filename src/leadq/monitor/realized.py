@@ -181,7 +181,7 @@ def measure(y, p, routed, groups, n_boot: int = 500, seed: int = 0, coverage: fl
     names = [*INTERVAL_METRICS, "decile_mean_predicted", "decile_observed_rate"]
     draws: dict[str, list[np.ndarray]] = {name: [] for name in names}
     if len(y):
-        for block, weights in enumerate(bootstrap_weights(groups, n_boot, seed)):
+        for weights in bootstrap_weights(groups, n_boot, seed):
             resampled = weighted_metrics(y, p, routed, weights, deciles)
             for name in names:
                 draws[name].append(resampled[name].reshape(len(weights), -1))

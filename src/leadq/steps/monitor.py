@@ -39,6 +39,7 @@ from leadq.monitor.report import (
     TEST_WINDOW, plot_deciles, plot_metrics_over_time, plot_psi_over_time, render_monitor_report,
 )
 from leadq.monitor.verdict import RETRAIN, flag_targets, run_status, version_verdicts
+from leadq.steps.predict import report_path_for
 
 REQUIRED_COLUMNS = ("lead_id", "as_of", "model_name", "model_version", "stage")
 
@@ -102,7 +103,7 @@ def read_scores(path: Path) -> pd.DataFrame:
 
 def feature_psi(score_path: Path) -> tuple[float, str]:
     """The largest feature PSI in the drift report beside a score file, and its feature."""
-    report = score_path.with_name(score_path.name + ".report.json")
+    report = report_path_for(score_path)
     try:
         psi = json.loads(report.read_text()).get("psi", {})
     except (OSError, ValueError):
@@ -139,7 +140,7 @@ def _measure_version(facts, runs: list[tuple[Path, pd.DataFrame]], data, data_en
     labels = label_examples(data, due, funnel, horizon, history_end=data_end) if due else pd.DataFrame()
     tests = {t: _test_window(facts, funnel, t, settings, config.seed) for t in funnel}
     rows, deciles = [], []
-    for t, (metrics, table) in tests.items():
+    for t, (_, table) in tests.items():
         if table is not None:
             deciles.append(table.assign(model_name=facts.name, model_version=facts.version, target=t,
                                         as_of=TEST_WINDOW))

@@ -13,22 +13,18 @@ shows beside the test metrics.
 """
 
 import math
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 from mlflow.entities import Metric
-from mlflow.exceptions import MlflowException
 
 from leadq.config import PipelineConfig, parse_config
-from leadq.models.train import TEST_PREDICTIONS_FILE
-from leadq.tracking.pyfunc import load_model_artifacts
-from leadq.tracking.registry import model_version
+from leadq.tracking.model_ref import (
+    ModelRef, load_artifacts, logged_config_doc, logged_run_data, logged_test_predictions, resolve_model_ref,
+)
 from leadq.tracking.store import client
 
-CONFIG_FILE = "config.yaml"
 TAGGED_METRICS = ("roc_auc", "pr_auc", "brier", "observed_to_predicted", "calibration_in_the_large",
                   "precision", "recall", "n", "positives")
 
@@ -37,9 +33,7 @@ TAGGED_METRICS = ("roc_auc", "pr_auc", "brier", "observed_to_predicted", "calibr
 class VersionFacts:
     """A registered model version as monitoring needs it."""
 
-    name: str
-    version: str
-    run_id: str
+    model: ModelRef
     experiment_id: str
     test_metrics: dict[str, float]
     config: PipelineConfig | None
@@ -48,33 +42,28 @@ class VersionFacts:
     thresholds: dict[str, float]
     targets: list[str] = field(default_factory=list)
 
+    @property
+    def name(self) -> str:
+        return self.model.name
 
-def _run_artifact(run_id: str, path: str, tracking_uri: str, read):
-    """`read(local_path)` of a run's artifact, or None when the run has no such artifact."""
-    try:
-        with tempfile.TemporaryDirectory(prefix="leadq-") as tmp:
-            local = client(tracking_uri).download_artifacts(run_id, path, tmp)
-            return read(Path(local))
-    except (MlflowException, OSError):
-        return None
+    @property
+    def version(self) -> str:
+        return self.model.version
 
 
 def version_facts(name: str, version: str, tracking_uri: str) -> VersionFacts:
     """Everything monitoring reads about `name` version `version` (ModelNotFoundError when the
     name or version does not exist)."""
-    mv = model_version(name, str(version), tracking_uri)
-    mlflow_client = client(tracking_uri)
-    run = mlflow_client.get_run(mv.run_id)
-    metrics = {k: float(v) for k, v in run.data.metrics.items() if k.startswith("test_")}
-    raw = _run_artifact(mv.run_id, CONFIG_FILE, tracking_uri,
-                        lambda p: yaml.safe_load(p.read_text(encoding="utf-8")))
-    config = parse_config(raw, source=f"run {mv.run_id}: {CONFIG_FILE}") if raw is not None else None
-    predictions = _run_artifact(mv.run_id, TEST_PREDICTIONS_FILE, tracking_uri, pd.read_parquet)
-    artifacts = load_model_artifacts(f"models:/{name}/{mv.version}", tracking_uri)
+    model = resolve_model_ref(f"{name}/{version}", tracking_uri)
+    metrics = {k: float(v) for k, v in logged_run_data(model)["metrics"].items() if k.startswith("test_")}
+    raw = logged_config_doc(model)
+    config = parse_config(raw, source=f"run {model.run_id}: config.yaml") if raw is not None else None
+    artifacts = load_artifacts(model)
+    experiment_id = client(tracking_uri).get_run(model.run_id).info.experiment_id
     return VersionFacts(
-        name=name, version=str(mv.version), run_id=mv.run_id, experiment_id=run.info.experiment_id,
-        test_metrics=metrics, config=config, test_predictions=predictions,
-        reference=artifacts.reference, thresholds=artifacts.thresholds, targets=list(artifacts.targets),
+        model=model, experiment_id=experiment_id, test_metrics=metrics, config=config,
+        test_predictions=logged_test_predictions(model), reference=artifacts.reference,
+        thresholds=artifacts.thresholds, targets=list(artifacts.targets),
     )
 
 
@@ -92,7 +81,7 @@ def log_monitoring(facts: VersionFacts, rows: pd.DataFrame, verdict: dict, files
     run = mlflow_client.create_run(
         facts.experiment_id, run_name=f"monitor {facts.name} v{facts.version}",
         tags={"leadq.monitor.model_name": facts.name, "leadq.monitor.model_version": facts.version,
-              "leadq.monitor.training_run_id": facts.run_id, "monitor.verdict": verdict["verdict"]},
+              "leadq.monitor.training_run_id": facts.model.run_id or "", "monitor.verdict": verdict["verdict"]},
     )
     run_id = run.info.run_id
     try:
