@@ -101,6 +101,30 @@ def read_scores(path: Path) -> pd.DataFrame:
                         model_version=frame["model_version"].astype(str))
 
 
+def collect_runs(files: list[Path]) -> tuple[dict[tuple[str, str], list], list[str]]:
+    """Score files grouped by model version: {(name, version): [(file, its rows), ...]}, and a
+    warning per scoring run found in two files (the later file in name order is kept)."""
+    runs: dict[tuple[str, str], list] = {}
+    seen: dict[tuple[str, str, pd.Timestamp], Path] = {}
+    warnings = []
+    for path in files:
+        frame = read_scores(path)
+        for (name, version), part in frame.groupby(["model_name", "model_version"], sort=True):
+            if not name or name.startswith(("runs:/", "models:/", "file:", "/")):
+                raise BadInputError(f"{path}: column 'model_name' holds '{name}' in {len(part)} rows, not a "
+                                    "registered model; monitoring compares and tags registered versions")
+            found = runs.setdefault((name, version), [])
+            for as_of in part["as_of"].unique():
+                earlier = seen.get((name, version, as_of))
+                if earlier is not None:
+                    found[:] = [(f, rows[rows["as_of"] != as_of] if f == earlier else rows) for f, rows in found]
+                    warnings.append(f"{earlier} and {path} both hold {name} v{version}'s scores as of "
+                                    f"{as_of.isoformat()}; those of {path.name} are used")
+                seen[(name, version, as_of)] = path
+            found.append((path, part))
+    return {key: [(f, rows) for f, rows in found if len(rows)] for key, found in runs.items()}, warnings
+
+
 def feature_psi(score_path: Path) -> tuple[float, str]:
     """The largest feature PSI in the drift report beside a score file, and its feature."""
     report = report_path_for(score_path)
@@ -214,17 +238,13 @@ def monitor_to_dir(score_paths: list[Path], data_dir: Path, out: Path, config_pa
 
     explicit = load_config(config_path) if config_path is not None else None
     files = score_files(score_paths)
-    runs_by_version: dict[tuple[str, str], list] = {}
-    for path in files:
-        frame = read_scores(path)
-        for key, part in frame.groupby(["model_name", "model_version"], sort=True):
-            runs_by_version.setdefault(key, []).append((path, part))
+    runs_by_version, warnings = collect_runs(files)
     data = load_data(data_dir, mapping or DataMapping(), clock=clock, require_leads=False)
     data_end = data.history_end()
     if data_end is None:
         raise BadInputError(f"{data.sources['outcomes']}: no events or outcomes to judge scores by (0 rows)")
     uri = resolve_tracking_uri(tracking_uri, explicit.tracking_uri if explicit else None)
-    warnings = list(data.report)
+    warnings = [*data.report, *warnings]
     rows, deciles, facts_of, configs = [], [], {}, {}
     for (name, version), runs in runs_by_version.items():
         facts = version_facts(name, version, uri)
