@@ -23,7 +23,8 @@ RUNS = [T0 + pd.Timedelta(days=d) for d in (7, 14, 49, 56)]  # outcomes known fo
 SHIFT_AT = T0 + pd.Timedelta(days=45)  # after the horizons of runs 1-2, before runs 3-4
 PENDING = DEFAULT_END - pd.Timedelta(days=10)
 SMALL = {"snapshots": {"leads_per_cutoff": 500, "end": T0.isoformat()},
-         "candidates": {"hist_gradient_boosting": {"max_iter": 60}, "importance_rows": 300}}
+         "candidates": {"hist_gradient_boosting": {"max_iter": 60}, "importance_rows": 300},
+         "monitor": {"bootstrap_resamples": 200}}  # read back from the config logged with the model
 
 
 def invoke(args):
@@ -144,7 +145,7 @@ def test_drift_over_the_limit_for_n_runs_exits_with_the_retrain_code(store, tmp_
     root, uri, _ = store
     for exit_on_retrain, code in ((True, 6), (False, 0)):
         config = tmp_path / f"monitor_{exit_on_retrain}.yaml"
-        config.write_text(yaml.safe_dump({"monitor": {"psi_limit": 1e-6, "psi_runs": 2,
+        config.write_text(yaml.safe_dump({"monitor": {"psi_limit": 1e-6, "psi_runs": 2, "bootstrap_resamples": 50,
                                                       "retrain_exit_code": exit_on_retrain}}))
         result = invoke(["monitor", "--scores", root / "scores_plain", "--data", root / "plain", "--config", config,
                          "--out", tmp_path / f"out_{exit_on_retrain}", "--tracking-uri", uri])
