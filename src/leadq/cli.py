@@ -182,17 +182,26 @@ def models(
     name: Annotated[Optional[str], typer.Option("--name", help="Registered model name.")] = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """List registered versions with aliases, key test metrics and training date."""
+    """List registered versions: aliases, training date and data, key test metrics, the gate's
+    verdict (or `incomplete`), promotions by hand and the latest realized figures."""
+    from rich.console import Console
+
     from leadq.config import load_config
-    from leadq.registry import list_versions
+    from leadq.registry_record import versions_overview
+    from leadq.registry_text import gate_notes, versions_table
     from leadq.tracking import resolve_tracking_uri
 
     _quiet_mlflow()
     with user_errors():
         model_name = name or load_config(None).registry.model_name
-        table = list_versions(model_name, resolve_tracking_uri(tracking_uri))
-    typer.echo(f"{model_name}:")
-    typer.echo(table.to_string(index=False) if len(table) else "(no versions)")
+        overview = versions_overview(model_name, resolve_tracking_uri(tracking_uri))
+    if overview.empty:
+        typer.echo(f"{model_name}: no versions")
+        return
+    # Piped or captured output is not cut to 80 columns: the table keeps its natural width.
+    Console(width=None if sys.stdout.isatty() else 240).print(versions_table(overview, model_name))
+    for line in gate_notes(overview):
+        typer.echo(line)
 
 
 @app.command()
@@ -201,13 +210,13 @@ def promote(
     version: Annotated[str, typer.Argument(help="Version to make champion.")],
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Move the `champion` alias to a version by hand."""
-    from leadq.registry import promote as promote_version
+    """Move the `champion` alias to a version by hand (recorded on the version: who and when)."""
+    from leadq.registry_record import promote_by_hand
     from leadq.tracking import resolve_tracking_uri
 
     _quiet_mlflow()
     with user_errors():
-        previous = promote_version(name, version, resolve_tracking_uri(tracking_uri))
+        previous = promote_by_hand(name, version, resolve_tracking_uri(tracking_uri))
     was = f" (was version {previous})" if previous else ""
     typer.echo(f"{name}: champion is now version {version}{was}")
 
@@ -273,21 +282,19 @@ def _chunk_progress():
 @app.command()
 def ui(
     tracking_uri: TrackingOpt = None,
-    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 5000,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1.")] = 5000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Server worker processes.")] = 1,
 ) -> None:
-    """Open the MLflow UI on the default store (or the given tracking URI)."""
-    import subprocess
-
-    from leadq.tracking import artifact_location, resolve_tracking_uri
+    """Serve the MLflow UI on the default store (or the given tracking URI) until stopped;
+    stopping leadq (Ctrl-C, SIGTERM) stops the server and all its workers."""
+    from leadq.mlflow_ui import serve_ui
+    from leadq.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
-               "--port", str(port)]
-    root = artifact_location(uri)
-    if root:
-        command += ["--default-artifact-root", root]
-    typer.echo(f"MLflow UI on http://127.0.0.1:{port} for {uri} (Ctrl-C to stop)")
-    raise typer.Exit(subprocess.call(command))
+    with user_errors():
+        code = serve_ui(uri, port, workers=workers, on_start=lambda _pgid: typer.echo(
+            f"MLflow UI on http://127.0.0.1:{port} for {uri} (Ctrl-C to stop)"))
+    raise typer.Exit(code)
 
 
 rules_app = typer.Typer(help="Rule scorecards: score leads by points, learn points from data.",

@@ -392,7 +392,7 @@ def train_lead_table(
                    "positives": int(table.y.sum())}
     run_id, model_uri, experiment_id = log_training(result, config, uri, fingerprint=fingerprint,
                                                     data_report=table.report)
-    version, decision = register_and_gate(result, config, run_id, model_uri, uri)
+    version, decision = register_and_gate(result, config, run_id, model_uri, uri, fingerprint)
     return TrainingOutcome(
         result=result, run_id=run_id, model_uri=model_uri, version=version, decision=decision,
         tracking_uri=uri, experiment_id=experiment_id, spec=table.spec, data_report=table.report,

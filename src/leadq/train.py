@@ -446,11 +446,15 @@ def log_training(
 
 
 def register_and_gate(
-    result: TrainResult, config: PipelineConfig, run_id: str, model_uri: str, tracking_uri: str
+    result: TrainResult, config: PipelineConfig, run_id: str, model_uri: str, tracking_uri: str,
+    fingerprint: dict | None = None,
 ):
     """Register the logged model (alias `challenger`), run the quality gate against the
-    champion on this run's test examples, and record the decision on the run as tags."""
+    champion on this run's test examples, and record the decision on the version (tags and
+    description, `leadq.registry_record`) and on the run as tags."""
     from leadq.registry import parse_metric, register_version, run_gate
+    from leadq.registry_record import describe_registration
+    from leadq.registry_text import training_facts
     from leadq.tracking import client
 
     metric = config.registry.promotion_metric
@@ -466,6 +470,8 @@ def register_and_gate(
             version, result.test_examples, result.targets[target].test[name],
             config.registry.model_name, metric, config.registry.margin, tracking_uri,
         )
+    describe_registration(training_facts(result, config, fingerprint, run_id), version,
+                          decision.promoted, decision.reason, tracking_uri)
     mlflow_client = client(tracking_uri)
     for key, value in {**decision.as_tags(), "leadq.registered_version": version}.items():
         mlflow_client.set_tag(run_id, key, value)
@@ -513,11 +519,12 @@ def run_training(
     result = train_models(examples, spec, config, oracle=oracle, progress=training_progress)
     uri = resolve_tracking_uri(tracking_uri, config.tracking_uri)
     report("logging the run to MLflow", 7, total)
+    fingerprint = data.fingerprint()
     run_id, model_uri, experiment_id = log_training(
-        result, config, uri, fingerprint=data.fingerprint(), data_report=list(data.report)
+        result, config, uri, fingerprint=fingerprint, data_report=list(data.report)
     )
     report("registering the model and running the quality gate", 8, total)
-    version, decision = register_and_gate(result, config, run_id, model_uri, uri)
+    version, decision = register_and_gate(result, config, run_id, model_uri, uri, fingerprint)
     report("done", total, total)
     return TrainingOutcome(
         result=result, run_id=run_id, model_uri=model_uri, version=version, decision=decision,
