@@ -173,7 +173,8 @@ def test_leadq_ui_serves_the_described_registry_and_stops_on_sigterm(trained, tm
         assert tags["gate.verdict"] == "promoted"
         assert tags["test.sql.roc_auc"] == f"{metrics['test_roc_auc_sql']:.4f}"
         assert tags["test.mql.log_loss"] == f"{metrics['test_log_loss_mql']:.4f}"
-        assert version["description"].startswith("**Version 1** predicts")
+        assert version["description"].startswith(
+            f"promoted · test ROC AUC mql {metrics['test_roc_auc_mql']:.4f}, sql {metrics['test_roc_auc_sql']:.4f} · ")
 
         ui.send_signal(signal.SIGTERM)
         assert ui.wait(timeout=60) == 0

@@ -58,7 +58,8 @@ def test_registration_is_described_on_the_version_and_the_model(store):
     assert mv.tags["gate.verdict"] == "promoted" and mv.tags["gate.reason"] == REASON_1
     assert mv.tags["test.sql.log_loss"] == "0.0998" and mv.tags["data.range"] == "2025-01-05 to 2025-03-30"
     assert mv.tags["targets"] == "mql,sql" and mv.tags["horizon_days"] == "30"
-    assert mv.description.startswith("**Version 1** predicts")
+    assert mv.description.startswith("promoted · test ROC AUC mql 0.8123, sql 0.8581 · 2025-01-05 to 2025-03-30\n\n"
+                                      "**Version 1** predicts")
     assert f"**Gate:** {REASON_1}" in mv.description
     model = mlflow_client.get_registered_model(NAME)
     assert "within **30 days**" in model.description
@@ -89,7 +90,8 @@ def test_promote_records_who_and_when(store):
     mv = mlflow_client.get_model_version(NAME, v2)
     assert (mv.tags["promoted_by"], mv.tags["promoted_at"], mv.tags["promoted_from"]) == (
         "alice", "2026-07-01 09:30:05 UTC", "1")
-    assert mv.description.startswith("**Version 2** predicts")  # the training's text is kept
+    assert mv.description.startswith("not promoted · test ROC AUC")  # the training's text is kept
+    assert "\n\n**Version 2** predicts" in mv.description
     assert mv.description.endswith(
         "**Promoted by hand** to champion by alice at 2026-07-01 09:30:05 UTC (champion was version 1).")
     assert mv.tags["gate.verdict"] == "not promoted"  # the gate's own verdict stays on record

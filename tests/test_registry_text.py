@@ -99,9 +99,12 @@ def test_version_tags_answer_what_this_version_is():
 
 
 def test_version_description_holds_gate_data_and_a_figures_table():
-    text = version_description(facts(), "3", "not promoted: x")
-    assert text.startswith("**Version 3** predicts for each open lead, the probability of reaching "
-                           "**mql** and **sql** within **30 days** of the scoring cutoff.")
+    text = version_description(facts(), "3", "not promoted", "not promoted: x")
+    first, blank, third = text.splitlines()[:3]
+    assert first == "not promoted · test ROC AUC mql 0.8123, sql 0.8581 · 2025-01-05 to 2025-03-30"
+    assert blank == ""
+    assert third == ("**Version 3** predicts for each open lead, the probability of reaching "
+                     "**mql** and **sql** within **30 days** of the scoring cutoff.")
     assert "**Gate:** not promoted: x" in text
     assert ("**Data:** event tables, 2025-01-05 to 2025-03-30; 3 leads, 10 events, 2 outcomes; "
             "fingerprint `0123456789abcdef`.") in text
@@ -160,6 +163,9 @@ def test_realized_figures_from_monitoring_tags():
     # Equal to four decimals: as many more as it takes to tell them apart.
     ("test_log_loss_sql", 0.100601, 0.100602, 0.0,
      "promoted: test_log_loss_sql 0.100601 < champion v1 0.100602 - margin 0"),
+    # The same model retrained: equal figures stay short.
+    ("test_log_loss_sql", 0.1030469028, 0.1030469028, 0.001,
+     "not promoted: test_log_loss_sql 0.1030 >= champion v1 0.1030 - margin 0.001"),
     ("test_roc_auc_sql", 0.85, 0.86, 0.001,
      "not promoted: test_roc_auc_sql 0.8500 <= champion v1 0.8600 + margin 0.001"),
     ("test_roc_auc_sql", 0.87, 0.86, 0.001,

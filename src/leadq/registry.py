@@ -205,8 +205,8 @@ def _distinct_figures(a: float, b: float) -> tuple[str, str]:
     for decimals in range(4, 11):
         text_a, text_b = f"{a:.{decimals}f}", f"{b:.{decimals}f}"
         if text_a != text_b:
-            break
-    return text_a, text_b
+            return text_a, text_b
+    return f"{a:.4f}", f"{b:.4f}"
 
 
 def run_gate(

@@ -63,9 +63,11 @@ def describe_registration(facts: TrainingFacts, version: str, promoted: bool, re
     changed it."""
     mlflow_client = client(tracking_uri)
     name = facts.model_name
-    for key, value in version_tags(facts, PROMOTED if promoted else NOT_PROMOTED, reason).items():
+    verdict = PROMOTED if promoted else NOT_PROMOTED
+    for key, value in version_tags(facts, verdict, reason).items():
         mlflow_client.set_model_version_tag(name, version, key, value)
-    mlflow_client.update_model_version(name, version, description=version_description(facts, version, reason))
+    mlflow_client.update_model_version(name, version,
+                                       description=version_description(facts, version, verdict, reason))
     describe_model(facts, tracking_uri)
 
 

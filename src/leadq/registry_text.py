@@ -206,11 +206,23 @@ def _metrics_table(facts: TrainingFacts) -> list[str]:
     return lines
 
 
-def version_description(facts: TrainingFacts, version: str, gate_reason: str) -> str:
-    """A version's description (Markdown): what it predicts, the gate's verdict, the training
-    data and the held-out figures per target."""
+def version_summary(facts: TrainingFacts, verdict: str) -> str:
+    """One plain line (what MLflow's version list shows of a description): the verdict, the
+    held-out ROC AUC per target and the data's dates."""
+    kind = "cv" if facts.evaluation == "cross_validation" else "test"
+    figures = ", ".join(f"{t} {facts.metrics[t]['roc_auc']:.4f}" for t in facts.targets
+                        if "roc_auc" in facts.metrics[t])
+    parts = [verdict, f"{kind} ROC AUC {figures}" if figures else "", facts.data_range or ""]
+    return " · ".join(p for p in parts if p)
+
+
+def version_description(facts: TrainingFacts, version: str, verdict: str, gate_reason: str) -> str:
+    """A version's description (Markdown): a summary line, what it predicts, the gate's verdict
+    and reason, the training data and the held-out figures per target."""
     kind = "out-of-fold (cross-validated)" if facts.evaluation == "cross_validation" else "test"
     lines = [
+        version_summary(facts, verdict),
+        "",
         f"**Version {version}** predicts {_what_it_predicts(facts)}.",
         "",
         f"**Gate:** {gate_reason}",
