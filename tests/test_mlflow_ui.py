@@ -47,7 +47,7 @@ if mode == "crash":
 while True:
     time.sleep(1)
 '''
-OWNER = ("import sys; from leadq.mlflow_ui import run_owned; "
+OWNER = ("import sys; from leadq.tracking.ui_server import run_owned; "
          "sys.exit(run_owned(sys.argv[1:], stop_timeout_s=1.0, on_start=lambda g: print(g, flush=True)))")
 
 
@@ -149,7 +149,7 @@ def _server_answers(port: int) -> bool:
 def test_leadq_ui_serves_the_described_registry_and_stops_on_sigterm(trained, tmp_path):
     port = free_port()
     ui = subprocess.Popen(
-        [sys.executable, "-c", "from leadq.cli import run; run()", "ui", "--port", str(port),
+        [sys.executable, "-m", "leadq", "ui", "--port", str(port),
          "--tracking-uri", trained.tracking_uri],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )

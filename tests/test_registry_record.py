@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from leadq.cli import app
-from leadq.registry_record import describe_model, describe_registration, promote_by_hand, versions_overview
-from leadq.tracking import client, ensure_experiment
+from leadq.tracking.registry_record import describe_model, describe_registration, promote_by_hand, versions_overview
+from leadq.tracking.store import client, ensure_experiment
 from test_registry_text import facts
 
 NAME = "lead-quality"

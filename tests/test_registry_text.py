@@ -2,9 +2,9 @@
 
 import pytest
 
-from leadq.feature_spec import FeatureSpec
-from leadq.registry import decide
-from leadq.registry_text import (
+from leadq.features.spec import FeatureSpec
+from leadq.tracking.registry import decide
+from leadq.tracking.registry_text import (
     EVENT_TABLES,
     LEAD_TABLE,
     TrainingFacts,

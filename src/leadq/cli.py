@@ -1,6 +1,7 @@
 """The `leadq` command line: parse, call one library function, print."""
 
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from leadq import __version__
-from leadq.errors import LeadqError
+from leadq.core.errors import LeadqError
 
 app = typer.Typer(
     help="Lead-quality scoring: point-in-time features, MLflow-tracked models, batch scoring.",
@@ -17,6 +18,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@contextmanager
+def terminal_progress(description: str = "training") -> Iterator[Callable[[str, int, int], None] | None]:
+    """A rich progress bar callback when stdout is a terminal, else None (for the CLI)."""
+    import sys
+
+    if not sys.stdout.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), transient=True
+    ) as bar:
+        task = bar.add_task(description, total=1)
+
+        def update(step: str, done: int, total: int) -> None:
+            bar.update(task, description=step, completed=done, total=max(total, 1))
+
+        yield update
 
 
 def _echo_error(message: str) -> None:
@@ -88,7 +110,7 @@ def generate(
     end: Annotated[Optional[str], typer.Option("--end", help="Date the history ends (default 2026-06-30).")] = None,
 ) -> None:
     """Write synthetic engagement histories: leads, events, outcomes and the generator's truth."""
-    from leadq.generation import generate_to_dir
+    from leadq.steps.generate import generate_to_dir
 
     with user_errors():
         counts = generate_to_dir(out, n_leads=leads, seed=seed, end=end)
@@ -105,7 +127,7 @@ def features(
     spark_master: SparkMasterOpt = None,
 ) -> None:
     """Write one feature vector per open lead as of a cutoff."""
-    from leadq.pipeline_features import features_to_file
+    from leadq.steps.features import features_to_file
 
     with user_errors():
         n_rows, report = features_to_file(data, as_of, out, mapping, engine=engine.value, spark_master=spark_master)
@@ -121,7 +143,7 @@ def demo(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Run the whole pipeline on generated data with built-in defaults."""
-    from leadq.demo import run_demo
+    from leadq.steps.demo import run_demo
 
     _quiet_mlflow()
     with user_errors():
@@ -167,8 +189,7 @@ def train(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Train the MQL/SQL models on snapshots, log the run to MLflow, register and gate."""
-    from leadq.pipeline_train import train_from_files
-    from leadq.train import terminal_progress
+    from leadq.steps.train import train_from_files
 
     _quiet_mlflow()
     with user_errors(), terminal_progress() as progress:
@@ -187,9 +208,9 @@ def models(
     from rich.console import Console
 
     from leadq.config import load_config
-    from leadq.registry_record import versions_overview
-    from leadq.registry_text import gate_notes, versions_table
-    from leadq.tracking import resolve_tracking_uri
+    from leadq.tracking.registry_record import versions_overview
+    from leadq.tracking.registry_text import gate_notes, versions_table
+    from leadq.tracking.store import resolve_tracking_uri
 
     _quiet_mlflow()
     with user_errors():
@@ -211,8 +232,8 @@ def promote(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Move the `champion` alias to a version by hand (recorded on the version: who and when)."""
-    from leadq.registry_record import promote_by_hand
-    from leadq.tracking import resolve_tracking_uri
+    from leadq.tracking.registry_record import promote_by_hand
+    from leadq.tracking.store import resolve_tracking_uri
 
     _quiet_mlflow()
     with user_errors():
@@ -236,22 +257,17 @@ def predict(
     spark_master: SparkMasterOpt = None,
 ) -> None:
     """Score every open lead with a registered model; write the table and a drift report."""
-    from leadq.mapping import DataMapping
-    from leadq.pipeline_features import parse_timestamp
-    from leadq.predict import predict_to_file
-    from leadq.yaml_model import load_yaml_model
+    from leadq.data.mapping import DataMapping
+    from leadq.steps.features import parse_timestamp
+    from leadq.core.yaml_model import load_yaml_model
+    from leadq.steps.predict import predict_to_file
 
     _quiet_mlflow()
     with user_errors(), _chunk_progress() as progress:
         data_mapping = load_yaml_model(mapping, DataMapping) if mapping else None
         cutoff = parse_timestamp(as_of) if as_of else None
-        if engine is Engine.spark:
-            from leadq.spark_predict import predict_to_file_spark
-
-            summary = predict_to_file_spark(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows,
-                                            spark_master)
-        else:
-            summary = predict_to_file(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows, progress)
+        summary = predict_to_file(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows, progress,
+                                  engine=engine.value, spark_master=spark_master)
     _print_report(summary.warnings)
     _print_prediction(summary)
 
@@ -287,8 +303,8 @@ def ui(
 ) -> None:
     """Serve the MLflow UI on the default store (or the given tracking URI) until stopped;
     stopping leadq (Ctrl-C, SIGTERM) stops the server and all its workers."""
-    from leadq.mlflow_ui import serve_ui
-    from leadq.tracking import resolve_tracking_uri
+    from leadq.tracking.ui_server import serve_ui
+    from leadq.tracking.store import resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     with user_errors():
@@ -317,9 +333,9 @@ def rules_score(
     """Score open leads by a rule scorecard as of a cutoff (or every lead of a lead-level table)."""
     if data.is_file() or config is not None:
         from leadq.config import load_config
-        from leadq.io import write_table
-        from leadq.lead_table import score_lead_table_rules
-        from leadq.rules import load_scorecard
+        from leadq.core.files import write_table
+        from leadq.rules.lead_table import score_lead_table_rules
+        from leadq.rules.scorecard import load_scorecard
 
         with user_errors():
             pipeline = load_config(config)
@@ -327,7 +343,7 @@ def rules_score(
             write_table(table, out)
         typer.echo(f"{len(table):,} leads scored by {rules} written to {out}")
         return
-    from leadq.pipeline_rules import rules_score_to_file
+    from leadq.steps.rules import rules_score_to_file
 
     with user_errors():
         n_rows, cutoff, report = rules_score_to_file(rules, data, out, as_of, mapping)
@@ -356,14 +372,14 @@ def compare(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Compare the model with the rule scorecard on the model's test window (report + MLflow run)."""
-    from leadq.compare import compare_to_dir, describe
-    from leadq.train import terminal_progress
+    from leadq.compare.report import describe
+    from leadq.steps.compare import compare_to_dir
 
     _quiet_mlflow()
     with user_errors(), terminal_progress("comparing") as progress:
         outcome = compare_to_dir(out, model, rules, config, data, tracking_uri, learned, progress=progress)
     _print_report(outcome.warnings)
-    for line in describe(outcome):
+    for line in describe(outcome.comparison, outcome.windows):
         typer.echo(line)
     typer.echo(f"report {outcome.out / 'report.html'}; run {outcome.run_id} logged to {outcome.tracking_uri}")
 
@@ -381,7 +397,8 @@ def rules_learn(
     ] = None,
 ) -> None:
     """Fit integer points (sparse logistic regression) on the training window; write a scorecard."""
-    from leadq.learned_rules import describe_learned, learn_to_file
+    from leadq.rules.learned import describe_learned
+    from leadq.steps.rules import learn_to_file
 
     with user_errors():
         learned = learn_to_file(out, data, config, target, rules)
