@@ -21,6 +21,7 @@ from leadq.core.errors import BadInputError
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 DEFAULT_STOP_TIMEOUT_S = 10.0
 POLL_S = 0.2
+JOB_EXECUTION_VARIABLE = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 
 
 def server_command(tracking_uri: str, host: str, port: int, workers: int,
@@ -142,9 +143,14 @@ def run_owned(command: Sequence[str], stop_timeout_s: float = DEFAULT_STOP_TIMEO
 def serve_ui(tracking_uri: str, port: int, host: str = "127.0.0.1", workers: int = 1,
              on_start: Callable[[int], None] | None = None) -> int:
     """`leadq ui`: the MLflow UI for `tracking_uri` on host:port until stopped; returns the exit
-    code (see `run_owned`). A SQLite store's artifacts are served from next to its database."""
+    code (see `run_owned`). A SQLite store's artifacts are served from next to its database;
+    MLflow's job execution is off unless $MLFLOW_SERVER_ENABLE_JOB_EXECUTION says otherwise."""
     from leadq.tracking.store import artifact_location
 
     require_free_port(host, port)
     command = server_command(tracking_uri, host, port, workers, artifact_location(tracking_uri))
-    return run_owned(command, on_start=on_start)
+    # MLflow's job execution (GenAI evaluation jobs) starts a runner and its consumer processes,
+    # which browsing leadq's runs and registry does not use; a setting in the environment wins.
+    env = {**os.environ}
+    env.setdefault(JOB_EXECUTION_VARIABLE, "false")
+    return run_owned(command, env=env, on_start=on_start)
