@@ -14,6 +14,7 @@ from leadq.tracking.registry_text import (
     gate_verdict,
     model_description,
     realized_figures,
+    training_facts,
     version_description,
     version_tags,
 )
@@ -179,3 +180,33 @@ def test_descriptions_fit_mlflow_columns():
     assert clip_description("x" * 4999) == "x" * 4999
     clipped = clip_description("x" * 6000)
     assert len(clipped) == 5000 and clipped.endswith("…")
+
+
+def test_facts_of_a_cross_validated_lead_table():
+    from types import SimpleNamespace
+
+    from leadq.config import parse_config
+
+    config = parse_config({"targets": ["converted"], "registry": {"model_name": "crm",
+                           "promotion_metric": "test_roc_auc_converted", "margin": 0.002},
+                           "lead_table": {"path": "x.csv", "id_column": "Prospect ID",
+                                          "label_column": "Converted"}}, "test")
+    target = SimpleNamespace(test={"roc_auc": 0.9, "log_loss": 0.35}, chosen="logistic", threshold=0.4)
+    result = SimpleNamespace(
+        targets={"converted": target}, spec=FeatureSpec(include_engagement=False, numeric_attributes=["a"]),
+        evaluation="cross_validation", split=None, window_rows={"all": 9240},
+        extra_metrics={"cv_folds": 5.0, "cv_roc_auc_mean": 0.91, "cv_roc_auc_std": 0.012},
+        lead_table={"id_column": "Prospect ID", "label_column": "Converted"},
+    )
+    fingerprint = {"lead_table": {"source": "x.csv", "sha256": "ab" * 32, "rows": 9240}, "positives": 3561}
+    got = training_facts(result, config, fingerprint, "r1")
+    assert (got.input_kind, got.horizon_days, got.data_range) == ("lead table", None, None)
+    assert got.evaluation_window == "5-fold cross-validation over 9,240 rows"
+    assert got.cv_spread == {"roc_auc": "0.9100 ± 0.0120"}
+    assert (got.label_column, got.id_column, got.fingerprint) == ("Converted", "Prospect ID", "ab" * 8)
+    assert got.promotion_metric == "test_roc_auc_converted" and got.margin == 0.002
+    text = version_description(got, "2", "not promoted", "not promoted: r")
+    assert text.splitlines()[0] == "not promoted · cv ROC AUC converted 0.9000"
+    assert "**Held out:** 5-fold cross-validation over 9,240 rows; out-of-fold (cross-validated) figures:" in text
+    assert "Per fold (mean ± sd): ROC AUC 0.9100 ± 0.0120." in text
+    assert version_tags(got, "not promoted", "r")["cv.converted.roc_auc"] == "0.9000"

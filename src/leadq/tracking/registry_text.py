@@ -20,7 +20,12 @@ Version tags (what the MLflow UI lists on a version page):
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from leadq.config import PipelineConfig
+    from leadq.features.spec import FeatureSpec
+    from leadq.models.train import TrainResult
 
 EVENT_TABLES = "event tables"
 LEAD_TABLE = "lead table"
@@ -73,8 +78,8 @@ class TrainingFacts:
     cv_spread: dict[str, str] = field(default_factory=dict)
 
 
-def describe_spec(spec: Any) -> str:
-    """A feature spec (`leadq.features.spec.FeatureSpec`) in one line."""
+def describe_spec(spec: "FeatureSpec") -> str:
+    """A feature spec in one line."""
     columns = spec.feature_columns()
     numeric = [c for c in spec.numeric_attributes if c in columns]
     categorical = [c for c in spec.categorical_attributes if c in columns]
@@ -97,7 +102,7 @@ def describe_spec(spec: Any) -> str:
 
 def data_summary(fingerprint: dict[str, Any]) -> tuple[str | None, str, str]:
     """(date range, row counts, 16-hex content fingerprint) of a data fingerprint: the event
-    tables' (`LoadedData.fingerprint`) or a lead table's (`{"lead_table": {...}}`)."""
+    tables' (`leadq.data.load.LoadedData.fingerprint`) or a lead table's (`{"lead_table": ...}`)."""
     if "lead_table" in fingerprint:
         table = fingerprint["lead_table"]
         return None, f"{int(table.get('rows', 0)):,} rows", str(table.get("sha256", ""))[:16]
@@ -112,7 +117,7 @@ def data_summary(fingerprint: dict[str, Any]) -> tuple[str | None, str, str]:
     return span, rows, digest
 
 
-def _evaluation_window(result: Any) -> str:
+def _evaluation_window(result: "TrainResult") -> str:
     if result.evaluation == "cross_validation":
         folds = int(result.extra_metrics.get("cv_folds", 0))
         return f"{folds}-fold cross-validation over {result.window_rows.get('all', 0):,} rows"
@@ -123,9 +128,10 @@ def _evaluation_window(result: Any) -> str:
             f"{summary['test_last'][:10]}, {result.window_rows.get('test', 0):,} examples")
 
 
-def training_facts(result: Any, config: Any, fingerprint: dict[str, Any] | None, run_id: str) -> TrainingFacts:
-    """The facts of one training: a `leadq.models.train.TrainResult`, its `PipelineConfig`, the data
-    fingerprint logged with the run and the run id."""
+def training_facts(result: "TrainResult", config: "PipelineConfig", fingerprint: dict[str, Any] | None,
+                   run_id: str) -> TrainingFacts:
+    """The facts of one training: its result and config, the data fingerprint logged with the run
+    (`leadq.data.load.LoadedData.fingerprint`, or a lead table's) and the run id."""
     data_range, data_rows, digest = data_summary(fingerprint or {})
     lead_table = result.lead_table
     if data_range is None and result.split is not None:
