@@ -19,22 +19,6 @@ _CONSTRAINT_WORDS = {
 }
 
 
-def _describe(error: dict[str, Any]) -> str:
-    """One pydantic error as "'dotted.key': what is wrong"."""
-    key = ".".join(str(part) for part in error["loc"])
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return f"unknown key '{key}'"
-    if kind == "missing":
-        return f"missing key '{key}'"
-    if kind in _CONSTRAINT_WORDS:
-        name, words = _CONSTRAINT_WORDS[kind]
-        return f"'{key}': " + words.format(error.get("ctx", {}).get(name))
-    message = str(error["msg"]).removeprefix("Value error, ")
-    message = message[:1].lower() + message[1:]
-    return f"'{key}': {message}" if key else message
-
-
 def describe_error(error: dict[str, Any]) -> str:
     """One pydantic error as "'dotted.key': what is wrong" (or "unknown key 'dotted.key'")."""
     key = ".".join(str(part) for part in error["loc"])

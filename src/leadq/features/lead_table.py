@@ -34,9 +34,10 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadq.core.errors import BadInputError
+from leadq.data.policy import NUMERIC_SHARE_FOR_NUMBER
 from leadq.features.spec import FeatureSpec
 
-NUMERIC_SHARE_FOR_NUMBER = 0.99
+
 MISSING_COUNT_COLUMN = "missing_fields"
 TRUE_LABELS = frozenset({"1", "1.0", "yes", "y", "true", "t"})
 FALSE_LABELS = frozenset({"0", "0.0", "no", "n", "false", "f"})

@@ -3,7 +3,7 @@
 The same output as `leadq.scoring.predict` (columns, routing, reasons, drift report); only
 the heavy parts move to Spark:
 
-- features: `leadq.spark.engine` (the same features as the DuckDB engine), per open lead as of the cutoff;
+- features: `leadq.spark.features` (the same features as the DuckDB engine), per open lead as of the cutoff;
 - probabilities: the registered pyfunc as `mlflow.pyfunc.spark_udf(..., env_manager="local")`,
   one struct column of `p_<target>` (the model is loaded once per executor Python worker);
 - reasons, routing and the drift report: on the driver, from the collected feature rows, with
@@ -32,14 +32,9 @@ from leadq.scoring.predict import (
     stale_data_warning,
 )
 from leadq.scoring.routing import funnel_order
-from leadq.spark.engine import (
-    features_spark_frame,
-    job_session,
-    load_spark_tables,
-    open_leads_spark,
-    quote_column,
-    to_pandas_features,
-)
+from leadq.spark.features import open_lead_features_frame_spark, open_leads_spark, to_pandas_features
+from leadq.spark.session import job_session
+from leadq.spark.load import load_spark_tables, quote_column
 from leadq.tracking.model_ref import ModelRef, load_artifacts, spark_udf
 
 
@@ -74,7 +69,7 @@ def predict_leads_spark(
     # Spark: features per open lead, then the pyfunc as a UDF returning one struct of p_<target>.
     result_type = T.StructType([T.StructField(f"p_{t}", T.DoubleType()) for t in artifacts.targets])
     score_udf = spark_udf(spark, model, result_type)
-    features = features_spark_frame(spark, spec, as_of)
+    features = open_lead_features_frame_spark(spark, spec, as_of)
     rows = (open_leads_spark(spark, as_of).join(features, "lead_id", "left")
             .withColumn("__p", score_udf(F.struct(*[F.col(quote_column(c)) for c in columns])))
             .select("lead_id", "current_stage", *[F.col(quote_column(c)) for c in columns],
