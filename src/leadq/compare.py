@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 
 from leadq.config import PipelineConfig
+from leadq.data.database import data_location, redact_url
 from leadq.errors import BadInputError
 from leadq.rules import Scorecard, Thresholds
 
@@ -521,14 +522,14 @@ def default_rules_path() -> Path:
     raise BadInputError(f"{DEFAULT_RULES}: default scorecard not found; pass --rules FILE")
 
 
-def _data_dir(data_dir: Path | None, logged: PipelineConfig | None, config: PipelineConfig) -> Path:
+def _data_dir(data_dir: Path | str | None, logged: PipelineConfig | None, config: PipelineConfig) -> Path | str:
     if data_dir is not None:
-        folder, origin = Path(data_dir), "--data"
+        folder, origin = data_location(data_dir), "--data"
     elif logged is not None:
-        folder, origin = Path(logged.data.dir), "the data folder logged with the model's run"
+        folder, origin = data_location(logged.data.dir), "the data folder logged with the model's run"
     else:
-        folder, origin = Path(config.data.dir), "the config's data.dir"
-    if not folder.is_dir():
+        folder, origin = data_location(config.data.dir), "the config's data.dir"
+    if isinstance(folder, Path) and not folder.is_dir():
         raise BadInputError(f"{folder}: data folder not found ({origin}); pass --data DIR")
     return folder
 
@@ -882,7 +883,7 @@ def compare_to_dir(
                     "learned.sql": str(learned_card.thresholds.sql),
                 }
                 mlflow.log_params({
-                    ("lead_table.path" if lead_table else "data.dir"): str(folder)[:6000],
+                    ("lead_table.path" if lead_table else "data.dir"): redact_url(folder)[:6000],
                     "n_boot": str(n_boot), "capacity": "overall top-k",
                     "threshold_tuning": tuning,
                     "value_per_conversion": str(config.value_per_conversion),

@@ -50,8 +50,12 @@ def features_to_file(
 
 def _features_to_file_spark(data_dir: Path, cutoff, out: Path, mapping: DataMapping, spec: FeatureSpec | None,
                             spark_master: str | None) -> tuple[int, list[str]]:
+    from leadq.data.database import is_database_url, redact_url
     from leadq.spark_engine import build_features_spark, job_session, load_spark_tables
 
+    if is_database_url(data_dir):
+        raise BadInputError(f"{redact_url(data_dir)}: --engine spark reads files; use --engine duckdb "
+                            "for a database source")
     if Path(out).suffix.lower() not in (".csv", ".parquet"):  # before starting Spark
         raise BadInputError(f"{out}: output must end in .csv or .parquet")
     with job_session(spark_master) as spark:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from leadq.contract import STAGE_ORDER
+from leadq.data.database import is_database_url
 from leadq.drift import PSI_WARNING, population_stability_index
 from leadq.errors import BadInputError, ModelNotFoundError
 from leadq.features import build_feature_table, open_leads, to_utc
@@ -31,6 +32,7 @@ from leadq.io import atomic_path, write_table
 from leadq.load import LoadedData, load_data
 from leadq.mapping import DataMapping
 from leadq.reasons import top_reasons
+from leadq.scoring.sink import parse_sink, write_scores
 
 DEFAULT_MODEL = "lead-quality@champion"
 DEFAULT_CHUNK_ROWS = 100_000
@@ -46,8 +48,8 @@ OPTIONAL_COLUMN_USERS = {
 class PredictionSummary:
     """What a scoring run did: where it wrote, how many leads, routing shares and warnings."""
 
-    out: Path
-    report_path: Path
+    out: Path | str
+    report_path: Path | str
     n_leads: int
     as_of: pd.Timestamp
     model_name: str
@@ -254,8 +256,9 @@ def predict_leads(
         if progress:
             progress(min(start + chunk_rows, total), total)
     if not chunks:
-        return (pd.DataFrame(columns=score_header(funnel)), {"leads_scored": 0, "as_of": as_of.isoformat()},
-                warnings)
+        return (pd.DataFrame(columns=score_header(funnel)),
+                {"leads_scored": 0, "as_of": as_of.isoformat(), "scored_at": scored_at, "model_uri": model_uri,
+                 "model_version": version, "warnings": warnings}, warnings)
     scored = pd.concat(chunks, ignore_index=True)
     return finish_scores(scored, funnel, artifacts, (name, model_uri, version), as_of, scored_at,
                          pd.concat(samples, ignore_index=True), warnings)
@@ -271,16 +274,24 @@ def predict_to_file(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     progress: Callable[[int, int], None] | None = None,
     clock=None,
+    out_table: str | None = None,
 ) -> PredictionSummary:
     """Read and validate `data_dir`, score every open lead, write `out` and `out.report.json`.
 
+    `data_dir` may be a database URL (`leadq.data.database`). When `out` is one, the scores and
+    the drift report's summary replace that night's rows of table `out_table` (default
+    `lead_scores`) and `<out_table>_report` in one transaction (`leadq.scoring.sink`).
     When `data_dir` is a file, it is a lead-level table scored with the model's own reading of
     it (`leadq.lead_table.predict_lead_table`); `as_of`, `mapping` and `chunk_rows` do not apply.
     """
-    out = Path(out)
-    if out.suffix.lower() not in (".csv", ".parquet"):
+    sink = parse_sink(out, out_table) if is_database_url(out) or out_table else None
+    out = Path(out) if sink is None else out
+    if sink is None and out.suffix.lower() not in (".csv", ".parquet"):
         raise BadInputError(f"{out}: output must end in .csv or .parquet")
     if Path(data_dir).is_file():  # a lead-level table, scored by a model trained on one
+        if sink is not None:
+            raise BadInputError(f"{data_dir}: a database --out takes scores of a data folder or database "
+                                "(leads, events, outcomes), not of a lead-level table")
         from leadq.lead_table import predict_lead_table_to_file
 
         return predict_lead_table_to_file(data_dir, out, model_ref, tracking_uri)
@@ -292,10 +303,14 @@ def predict_to_file(
         data, model_ref, as_of, tracking_uri, chunk_rows, progress, present_event_columns=present,
     )
     report["data_report"] = data.report
-    report_path = out.with_name(out.name + ".report.json")
-    write_table(scored, out)
-    with atomic_path(report_path) as tmp:
-        tmp.write_text(json.dumps(report, indent=2))
+    if sink is not None:
+        write_scores(sink, scored, report)
+        out, report_path = sink.label, sink.report_label
+    else:
+        report_path = out.with_name(out.name + ".report.json")
+        write_table(scored, out)
+        with atomic_path(report_path) as tmp:
+            tmp.write_text(json.dumps(report, indent=2))
     last = f"p_{_funnel(list(report.get('thresholds', {})) or [c[2:] for c in scored.columns if c.startswith('p_')])[-1]}"
     candidates = scored[scored[last].notna()] if last in scored.columns else scored
     top = candidates.sort_values([last, "lead_id"], ascending=[False, True]).head(10)

@@ -132,9 +132,14 @@ def predict_to_file_spark(
     Uses the active SparkSession if any, else starts one on `spark_master` (None: spark-submit's
     master, else local[2]) and stops it at the end. Executors get $MLFLOW_TRACKING_URI.
     """
+    from leadq.data.database import is_database_url, redact_url
     from leadq.spark_engine import job_session, load_spark_tables
     from leadq.tracking import resolve_tracking_uri
 
+    for value in (data_dir, out):
+        if is_database_url(value):
+            raise BadInputError(f"{redact_url(value)}: --engine spark reads and writes files; use --engine "
+                                "duckdb for a database source or output")
     out = Path(out)
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise BadInputError(f"{out}: output must end in .csv or .parquet")

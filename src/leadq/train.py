@@ -390,6 +390,7 @@ def log_training(
     import mlflow
 
     from leadq.config import config_to_yaml
+    from leadq.data.database import redact_url
     from leadq.plots import save_target_plots
     from leadq.pyfunc_model import log_scoring_model
     from leadq.tracking import ensure_experiment, flatten_params, log_json, scratch_dir, use_tracking_uri
@@ -402,7 +403,7 @@ def log_training(
     if result.lead_table is not None:  # column names may hold characters params refuse
         params["lead_table.path"] = str(result.lead_table.get("source", ""))[:6000]
     else:
-        params.update(flatten_params("data", {"dir": config.data.dir}))
+        params.update(flatten_params("data", {"dir": redact_url(config.data.dir)}))
     params["evaluation"] = result.evaluation
     if result.split is not None:
         params.update(flatten_params("split", result.split.summary()))

@@ -27,11 +27,11 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote
 
 import pyarrow as pa
 
-from leadq.errors import BadInputError
+from leadq.errors import BadInputError, LeadqError
 from leadq.mapping import DataMapping, TableSource
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -62,16 +62,24 @@ def redact_url(value) -> str:
     text = str(value)
     if not is_database_url(text) or text.lower().startswith(DUCKDB_SCHEME):
         return text
-    parts = urlsplit(text)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, hostport = netloc.rsplit("@", 1)
+    scheme, rest = text.split("://", 1)
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    if "@" in authority:
+        userinfo, hostport = authority.rsplit("@", 1)
         user, _, password = userinfo.partition(":")
         kept = f":{password}" if password and ENV_REFERENCE.fullmatch(password) else ""
-        netloc = f"{user}{kept}@{hostport}"
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                       if k.lower() not in SECRET_PARAMETERS or ENV_REFERENCE.fullmatch(v)], safe="${}")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        authority = f"{user}{kept}@{hostport}"
+    path, mark, query = tail.partition("?")
+    query, hash_mark, fragment = query.partition("#")
+    kept_params = [p for p in query.split("&") if p and not _is_secret_parameter(p)]
+    query_text = f"?{'&'.join(kept_params)}" if mark and kept_params else ""
+    return f"{scheme}://{authority}{path}{query_text}{hash_mark}{fragment}"
+
+
+def _is_secret_parameter(pair: str) -> bool:
+    key, _, value = pair.partition("=")
+    return unquote(key).lower() in SECRET_PARAMETERS and not ENV_REFERENCE.fullmatch(unquote(value))
 
 
 @dataclass(frozen=True)
@@ -169,15 +177,16 @@ def read_database_tables(url_text: str, mapping: DataMapping,
 
 
 @contextmanager
-def postgres_connection(url: DatabaseUrl, autocommit: bool = False):
-    """An ADBC connection to PostgreSQL, closed after; failing to connect is a one-line error."""
+def postgres_connection(url: DatabaseUrl, autocommit: bool = False, error: type[LeadqError] = BadInputError):
+    """An ADBC connection to PostgreSQL, closed after; failing to connect is a one-line `error`."""
+    require_postgres_driver(url, error)
     import adbc_driver_postgresql.dbapi as adbc_pg
 
     uri = url.connect_uri()
     try:
         conn = adbc_pg.connect(uri, autocommit=autocommit)
     except adbc_pg.Error as exc:
-        raise BadInputError(f"{url.redacted}: cannot connect ({one_line(exc, (uri,))})") from None
+        raise error(f"{url.redacted}: cannot connect ({one_line(exc, (uri,))})") from None
     try:
         yield conn
     finally:
@@ -193,7 +202,7 @@ def postgres_driver_error():
 
 def _read_postgres(url: DatabaseUrl, sources: dict[str, TableSource],
                    labels: dict[str, str]) -> dict[str, pa.Table]:
-    _require_postgres_driver(url)
+    require_postgres_driver(url)
     error = postgres_driver_error()
     result = {}
     with postgres_connection(url) as conn, conn.cursor() as cursor:
@@ -216,12 +225,13 @@ def _read_postgres(url: DatabaseUrl, sources: dict[str, TableSource],
     return result
 
 
-def _require_postgres_driver(url: DatabaseUrl) -> None:
+def require_postgres_driver(url: DatabaseUrl, error: type[LeadqError] = BadInputError) -> None:
+    """A one-line `error` when the PostgreSQL driver (the 'postgres' extra) is not installed."""
     try:
         import adbc_driver_postgresql.dbapi  # noqa: F401
     except ImportError:
-        raise BadInputError(f"{url.redacted}: PostgreSQL needs the 'postgres' extra: "
-                            "pip install 'leadq[postgres]'") from None
+        raise error(f"{url.redacted}: PostgreSQL needs the 'postgres' extra: "
+                    "pip install 'leadq[postgres]'") from None
 
 
 def _read_duckdb(url: DatabaseUrl, sources: dict[str, TableSource],
@@ -242,7 +252,12 @@ def _read_duckdb(url: DatabaseUrl, sources: dict[str, TableSource],
                 if source.query is not None:
                     relation = con.sql(source.query)
                 else:
-                    relation = con.table(quote_identifier(*table_identifier(source.table, labels[table])))
+                    schema, name = table_identifier(source.table, labels[table])
+                    # With the catalog named, a schema named like the file (crm.duckdb, schema crm)
+                    # is not ambiguous.
+                    catalog = con.execute("SELECT current_database()").fetchall()[0][0]
+                    qualified = quote_identifier(schema, name)
+                    relation = con.table(f'"{catalog.replace(chr(34), chr(34) * 2)}".{qualified}' if schema else qualified)
                 result[table] = relation.to_arrow_table()
             except duckdb.CatalogException as exc:
                 if source.query is None:
