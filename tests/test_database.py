@@ -1,6 +1,8 @@
 """Database sources (leadq.data.database): URLs and their redaction, DuckDB files and a real
 PostgreSQL server read through the same loader policy as a data folder."""
 
+import json
+
 import duckdb
 import pandas as pd
 import pytest
@@ -268,3 +270,29 @@ def test_missing_duckdb_file_is_one_line(tmp_path):
     with pytest.raises(BadInputError, match="not found"):
         load_data(f"duckdb:///{tmp_path}/nope.duckdb")
     assert not (tmp_path / "nope.duckdb").exists()
+
+
+# --- end to end: a trained model scoring the same data from each source -----------------------
+
+@pytest.mark.slow
+def test_same_data_from_parquet_duckdb_and_postgres_gives_identical_features_and_scores(trained, tmp_path, pg_url):
+    tables = frames(trained.data_dir)
+    copy_tables(pg_url, tables)
+    duck_url = write_duckdb(tmp_path / "crm.duckdb", tables)
+    sources = {"parquet": str(trained.data_dir), "duckdb": duck_url, "postgresql": pg_url}
+
+    built = {name: features(url, tmp_path) for name, url in sources.items()}
+    scores = {}
+    for name, url in sources.items():
+        out = tmp_path / f"scores_{name}.parquet"
+        result = runner.invoke(app, ["predict", "--data", url, "--out", str(out), "--as-of", "2026-06-01",
+                                     "--tracking-uri", trained.tracking_uri])
+        assert result.exit_code == 0, result.output
+        scores[name] = pd.read_parquet(out).drop(columns="scored_at")
+        report = json.loads(out.with_name(out.name + ".report.json").read_text())
+        scores[name + " psi"] = pd.Series(report["psi"])
+    assert len(built["parquet"]) > 1000 and scores["parquet"]["p_sql"].notna().sum() > 1000
+    for name in ("duckdb", "postgresql"):
+        pd.testing.assert_frame_equal(built[name], built["parquet"])
+        pd.testing.assert_frame_equal(scores[name], scores["parquet"])
+        pd.testing.assert_series_equal(scores[name + " psi"], scores["parquet psi"])

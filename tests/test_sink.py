@@ -255,3 +255,27 @@ def test_out_table_needs_a_database_out(tmp_path):
                                  "--out-table", "lead_scores"])
     assert result.exit_code == 2
     assert "--out-table needs a database --out" in result.stderr
+
+
+@pytest.mark.slow
+def test_nightly_predict_into_postgres_twice_keeps_one_row_per_open_lead(trained, tmp_path, pg_url):
+    """`leadq predict --out postgresql://... --out-table lead_scores`, run twice for the same night:
+    the table holds the file output's rows once, typed, and the summary one row."""
+    file_out = tmp_path / "scores.parquet"
+    common = ["--data", str(trained.data_dir), "--as-of", "2026-06-01", "--tracking-uri", trained.tracking_uri]
+    assert runner.invoke(app, ["predict", *common, "--out", str(file_out)]).exit_code == 0
+    expected = pd.read_parquet(file_out).drop(columns="scored_at").sort_values("lead_id", ignore_index=True)
+
+    secret_url = pg_url.replace("leadq@", "leadq:s3cret@")
+    for _ in range(2):
+        result = runner.invoke(app, ["predict", *common, "--out", secret_url, "--out-table", "lead_scores"])
+        assert result.exit_code == 0, result.output
+        assert f"written to {pg_url}, table lead_scores; drift report lead_scores_report" in result.stdout
+        assert "s3cret" not in result.output
+    rows = query(pg_url, "SELECT * FROM lead_scores ORDER BY lead_id")
+    assert len(rows) == len(expected) > 1000 and rows["lead_id"].is_unique
+    assert (pd.to_datetime(rows["as_of"], utc=True) == pd.Timestamp("2026-06-01", tz="UTC")).all()
+    rows = rows.drop(columns="scored_at").assign(as_of=expected["as_of"])
+    pd.testing.assert_frame_equal(rows, expected, check_dtype=False)
+    summary = query(pg_url, "SELECT leads_scored, model_version FROM lead_scores_report")
+    assert summary.values.tolist() == [[len(expected), expected["model_version"][0]]]
