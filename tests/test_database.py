@@ -2,6 +2,7 @@
 PostgreSQL server read through the same loader policy as a data folder."""
 
 import json
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -160,6 +161,23 @@ def test_mapping_names_tables_and_queries_in_both_databases(folder, tmp_path, pg
     duck_url = write_duckdb(tmp_path / "crm.duckdb", source_tables)
     for url in (pg_url, duck_url):
         pd.testing.assert_frame_equal(features(url, tmp_path, "--mapping", str(mapping_path)), expected)
+
+
+def test_the_example_warehouse_mapping_reads_a_warehouse(folder, tmp_path):
+    """pipelines/sources/warehouse.yaml against a DuckDB file laid out as it describes."""
+    tables = frames(folder)
+    contacts = tables["leads"].rename(columns={"lead_id": "contact_id", "created_at": "signup_at"})
+    touches = tables["events"].rename(columns={"lead_id": "contact_id", "ts": "occurred_at", "event_type": "action",
+                                               "duration_s": "seconds", "content_id": "asset_id"})
+    internal = touches.head(40).assign(action="internal_test")  # filtered out by the mapping's query
+    stages = tables["outcomes"].rename(columns={"lead_id": "contact_id"})
+    url = write_duckdb(tmp_path / "warehouse.duckdb", {
+        "crm.contacts": contacts, "web.touches": pd.concat([touches, internal]), "crm.lifecycle_stages": stages})
+    mapping = Path(__file__).resolve().parents[1] / "pipelines" / "sources" / "warehouse.yaml"
+    expected = features(str(folder), tmp_path)
+    got = features(url, tmp_path, "--mapping", str(mapping))
+    # The query leaves out `channel`, which no default feature uses.
+    pd.testing.assert_frame_equal(got, expected)
 
 
 def test_a_query_in_the_mapping_needs_a_database(folder, tmp_path):
