@@ -59,8 +59,8 @@ def prepare(args) -> dict[str, str]:
     import pyarrow.parquet as pq
     import yaml
 
-    from leadq.generation import generate_to_dir
-    from leadq.pipeline_train import train_from_files
+    from leadq.steps.generate import generate_to_dir
+    from leadq.steps.train import train_from_files
 
     work = args.work
     data_dir = work / f"leads_{args.leads}"

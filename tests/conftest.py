@@ -39,8 +39,8 @@ def trained(tmp_path_factory) -> TrainedStore:
     """4,000 generated leads and a model trained, logged and registered on them (once)."""
     import yaml
 
-    from leadq.generation import generate_to_dir
-    from leadq.pipeline_train import train_from_files
+    from leadq.steps.generate import generate_to_dir
+    from leadq.steps.train import train_from_files
 
     root = tmp_path_factory.mktemp("trained")
     data_dir = root / "data"

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadq.audit import (
+from leadq.models.audit import (
     LeakageError,
     audit_columns,
     check_audit,
@@ -14,7 +14,7 @@ from leadq.audit import (
     run_audit,
 )
 from leadq.config import AuditConfig
-from leadq.errors import EXIT_LEAKAGE
+from leadq.core.errors import EXIT_LEAKAGE
 
 
 def test_roc_auc_by_hand():

@@ -13,11 +13,16 @@ from typer.testing import CliRunner
 
 from leadq.cli import app
 from leadq.config import config_to_yaml, parse_config
-from leadq.data.database import (data_location, is_database_url, parse_database_url, redact_url,
-                                 table_identifier)
-from leadq.errors import BadInputError
-from leadq.generation import generate_to_dir
-from leadq.load import load_data
+from leadq.core.errors import BadInputError
+from leadq.data.database import (
+    data_location,
+    is_database_url,
+    parse_database_url,
+    redact_url,
+    table_identifier,
+)
+from leadq.data.load import load_data
+from leadq.steps.generate import generate_to_dir
 
 runner = CliRunner()
 CUTOFF = "2026-05-01"

@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 
 from leadq.config import PipelineConfig
-from leadq.errors import ModelNotFoundError
-from leadq.feature_spec import FeatureSpec
-from leadq.pyfunc_model import load_model_artifacts
-from leadq.registry import CHAMPION, list_versions, model_version, promote, resolve_model_uri, score_champion_on
-from leadq.tracking import artifact_location, client, use_tracking_uri
-from leadq.train import log_training, register_and_gate, train_models
+from leadq.core.errors import ModelNotFoundError
+from leadq.features.spec import FeatureSpec
+from leadq.tracking.pyfunc import load_model_artifacts
+from leadq.tracking.registry import CHAMPION, list_versions, model_version, promote, resolve_model_uri, score_champion_on
+from leadq.tracking.store import artifact_location, client, use_tracking_uri
+from leadq.models.train import log_training, register_and_gate, train_models
 
 NAME = "lead-quality"
 STRONG = FeatureSpec(include_engagement=False, numeric_attributes=["pricing_views", "noise"],

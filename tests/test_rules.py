@@ -5,8 +5,8 @@ import pytest
 from typer.testing import CliRunner
 
 from leadq.cli import app
-from leadq.load import load_frames
-from leadq.rules import Scorecard, score_examples
+from leadq.data.load import load_frames
+from leadq.rules.scorecard import Scorecard, score_examples
 
 CUT = pd.Timestamp("2024-03-01", tz="UTC")
 

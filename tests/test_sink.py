@@ -13,7 +13,7 @@ from postgres_server import query
 from typer.testing import CliRunner
 
 from leadq.cli import app
-from leadq.errors import BadInputError, OutputError
+from leadq.core.errors import BadInputError, OutputError
 from leadq.scoring.sink import parse_sink, write_scores
 
 runner = CliRunner()

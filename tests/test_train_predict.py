@@ -10,11 +10,11 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from leadq.cli import app
-from leadq.features import build_features
-from leadq.load import load_data
-from leadq.predict import predict_to_file
-from leadq.pyfunc_model import load_model_artifacts
-from leadq.reasons import feature_contributions
+from leadq.features.engine import build_features
+from leadq.data.load import load_data
+from leadq.scoring.predict import predict_to_file
+from leadq.tracking.pyfunc import load_model_artifacts
+from leadq.models.reasons import feature_contributions
 
 runner = CliRunner()
 CHAMPION = "models:/lead-quality@champion"
@@ -195,7 +195,7 @@ def test_empty_leads_table_gives_header_only(trained, tmp_path):
 
 
 def test_interrupted_run_leaves_no_output(trained, tmp_path, monkeypatch):
-    import leadq.predict as predict_module
+    import leadq.scoring.predict as predict_module
 
     out = tmp_path / "scores.csv"
     out.write_text("previous night's file\n")
@@ -213,7 +213,7 @@ def test_interrupted_run_leaves_no_output(trained, tmp_path, monkeypatch):
 def test_more_buying_signals_never_lower_p_sql(trained):
     """Behaviour: adding a demo request or recent pricing views to many leads' histories never
     lowers their p_sql."""
-    from leadq.load import load_frames
+    from leadq.data.load import load_frames
 
     data_dir = trained.data_dir
     leads = pd.read_parquet(data_dir / "leads.parquet")

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from leadq import __version__
-from leadq.errors import LeadqError
+from leadq.core.errors import LeadqError
 
 app = typer.Typer(
     help="Lead-quality scoring: point-in-time features, MLflow-tracked models, batch scoring.",
@@ -89,7 +89,7 @@ def generate(
     end: Annotated[Optional[str], typer.Option("--end", help="Date the history ends (default 2026-06-30).")] = None,
 ) -> None:
     """Write synthetic engagement histories: leads, events, outcomes and the generator's truth."""
-    from leadq.generation import generate_to_dir
+    from leadq.steps.generate import generate_to_dir
 
     with user_errors():
         counts = generate_to_dir(out, n_leads=leads, seed=seed, end=end)
@@ -106,7 +106,7 @@ def features(
     spark_master: SparkMasterOpt = None,
 ) -> None:
     """Write one feature vector per open lead as of a cutoff."""
-    from leadq.pipeline_features import features_to_file
+    from leadq.steps.features import features_to_file
 
     with user_errors():
         n_rows, report = features_to_file(data, as_of, out, mapping, engine=engine.value, spark_master=spark_master)
@@ -122,7 +122,7 @@ def demo(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Run the whole pipeline on generated data with built-in defaults."""
-    from leadq.demo import run_demo
+    from leadq.steps.demo import run_demo
 
     _quiet_mlflow()
     with user_errors():
@@ -168,8 +168,8 @@ def train(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Train the MQL/SQL models on snapshots, log the run to MLflow, register and gate."""
-    from leadq.pipeline_train import train_from_files
-    from leadq.train import terminal_progress
+    from leadq.steps.train import train_from_files
+    from leadq.models.train import terminal_progress
 
     _quiet_mlflow()
     with user_errors(), terminal_progress() as progress:
@@ -185,8 +185,8 @@ def models(
 ) -> None:
     """List registered versions with aliases, key test metrics and training date."""
     from leadq.config import load_config
-    from leadq.registry import list_versions
-    from leadq.tracking import resolve_tracking_uri
+    from leadq.tracking.registry import list_versions
+    from leadq.tracking.store import resolve_tracking_uri
 
     _quiet_mlflow()
     with user_errors():
@@ -203,8 +203,8 @@ def promote(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Move the `champion` alias to a version by hand."""
-    from leadq.registry import promote as promote_version
-    from leadq.tracking import resolve_tracking_uri
+    from leadq.tracking.registry import promote as promote_version
+    from leadq.tracking.store import resolve_tracking_uri
 
     _quiet_mlflow()
     with user_errors():
@@ -231,17 +231,17 @@ def predict(
     ] = None,
 ) -> None:
     """Score every open lead with a registered model; write the table and a drift report."""
-    from leadq.mapping import DataMapping
-    from leadq.pipeline_features import parse_timestamp
-    from leadq.predict import predict_to_file
-    from leadq.yaml_model import load_yaml_model
+    from leadq.data.mapping import DataMapping
+    from leadq.steps.features import parse_timestamp
+    from leadq.scoring.predict import predict_to_file
+    from leadq.core.yaml_model import load_yaml_model
 
     _quiet_mlflow()
     with user_errors(), _chunk_progress() as progress:
         data_mapping = load_yaml_model(mapping, DataMapping) if mapping else None
         cutoff = parse_timestamp(as_of) if as_of else None
         if engine is Engine.spark:
-            from leadq.spark_predict import predict_to_file_spark
+            from leadq.spark.predict import predict_to_file_spark
 
             summary = predict_to_file_spark(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows,
                                             spark_master)
@@ -283,7 +283,7 @@ def ui(
     """Open the MLflow UI on the default store (or the given tracking URI)."""
     import subprocess
 
-    from leadq.tracking import artifact_location, resolve_tracking_uri
+    from leadq.tracking.store import artifact_location, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
@@ -315,9 +315,9 @@ def rules_score(
     """Score open leads by a rule scorecard as of a cutoff (or every lead of a lead-level table)."""
     if Path(data).is_file() or config is not None:
         from leadq.config import load_config
-        from leadq.io import write_table
-        from leadq.lead_table import score_lead_table_rules
-        from leadq.rules import load_scorecard
+        from leadq.core.files import write_table
+        from leadq.data.lead_table import score_lead_table_rules
+        from leadq.rules.scorecard import load_scorecard
 
         with user_errors():
             pipeline = load_config(config)
@@ -325,7 +325,7 @@ def rules_score(
             write_table(table, out)
         typer.echo(f"{len(table):,} leads scored by {rules} written to {out}")
         return
-    from leadq.pipeline_rules import rules_score_to_file
+    from leadq.steps.rules import rules_score_to_file
 
     with user_errors():
         n_rows, cutoff, report = rules_score_to_file(rules, data, out, as_of, mapping)
@@ -354,8 +354,8 @@ def compare(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Compare the model with the rule scorecard on the model's test window (report + MLflow run)."""
-    from leadq.compare import compare_to_dir, describe
-    from leadq.train import terminal_progress
+    from leadq.compare.core import compare_to_dir, describe
+    from leadq.models.train import terminal_progress
 
     _quiet_mlflow()
     with user_errors(), terminal_progress("comparing") as progress:
@@ -379,7 +379,7 @@ def rules_learn(
     ] = None,
 ) -> None:
     """Fit integer points (sparse logistic regression) on the training window; write a scorecard."""
-    from leadq.learned_rules import describe_learned, learn_to_file
+    from leadq.rules.learned import describe_learned, learn_to_file
 
     with user_errors():
         learned = learn_to_file(out, data, config, target, rules)

@@ -12,9 +12,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from leadq.errors import BadInputError
-from leadq.feature_spec import FeatureSpec
-from leadq.mapping import DataMapping
+from leadq.core.errors import BadInputError
+from leadq.features.spec import FeatureSpec
+from leadq.data.mapping import DataMapping
 
 
 class _Section(BaseModel):
@@ -140,7 +140,7 @@ class LeadTableConfig(_Section):
     """A lead-level table (a CRM export: one row per lead, a label column, no events).
 
     Set this section to train and score on such a table instead of the three-table snapshots.
-    See `leadq.lead_table` for how the table is read, typed and validated.
+    See `leadq.data.lead_table` for how the table is read, typed and validated.
     """
 
     path: str | None = Field(

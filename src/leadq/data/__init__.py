@@ -1,2 +1,3 @@
-"""Data sources: where the three tables come from (folders of files, databases) before the one
-bad-input policy of `leadq.load` judges them."""
+"""Data: the contract, a user's mapping, where the tables come from (folders of files, PostgreSQL,
+DuckDB files), reading and validating them (the one bad-input policy), lead tables and the
+synthetic funnel."""

@@ -31,8 +31,8 @@ from urllib.parse import quote, unquote
 
 import pyarrow as pa
 
-from leadq.errors import BadInputError, LeadqError
-from leadq.mapping import DataMapping, TableSource
+from leadq.core.errors import BadInputError, LeadqError
+from leadq.data.mapping import DataMapping, TableSource
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 DUCKDB_SCHEME = "duckdb://"

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 
+from leadq.core.errors import BadInputError, OutputError
 from leadq.data.database import (
     MAX_IDENTIFIER_CHARS,
     DatabaseUrl,
@@ -37,7 +38,6 @@ from leadq.data.database import (
     require_postgres_driver,
     table_identifier,
 )
-from leadq.errors import BadInputError, OutputError
 
 DEFAULT_OUT_TABLE = "lead_scores"
 REPORT_SUFFIX = "_report"

@@ -1,0 +1,52 @@
+"""Load a YAML file into a pydantic model, with a one-line error naming the offending key."""
+
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from leadq.core.errors import BadInputError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def describe_validation_error(source: str, exc: ValidationError) -> str:
+    """One line naming the first bad key of a pydantic error (and how many more there are)."""
+    first = exc.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        text = f"{source}: unknown key '{key}'"
+    else:
+        text = f"{source}: key '{key}': {first['msg']}"
+    more = len(exc.errors()) - 1
+    return text + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+
+
+def read_yaml(path: Path) -> dict:
+    """The mapping stored in a YAML file; a missing file or bad YAML is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"{path}: file not found")
+    try:
+        content = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise BadInputError(f"{path}: not valid YAML{where}") from None
+    if not isinstance(content, dict):
+        raise BadInputError(f"{path}: expected a mapping of keys to values at the top level")
+    return content
+
+
+def load_yaml_model(path: Path, model: type[Model]) -> Model:
+    """Validate the YAML file at `path` as `model`."""
+    return validate_model(read_yaml(path), model, str(path))
+
+
+def validate_model(content: dict, model: type[Model], source: str) -> Model:
+    """Validate a dict as `model`, turning a pydantic error into a one-line BadInputError."""
+    try:
+        return model.model_validate(content)
+    except ValidationError as exc:
+        raise BadInputError(describe_validation_error(source, exc)) from None
