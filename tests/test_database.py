@@ -23,6 +23,7 @@ from leadq.data.database import (
 )
 from leadq.data.load import load_data
 from leadq.steps.generate import generate_to_dir
+from leadq.steps.train import resolve_data_dir
 
 runner = CliRunner()
 CUTOFF = "2026-05-01"
@@ -183,6 +184,25 @@ def test_the_example_warehouse_mapping_reads_a_warehouse(folder, tmp_path):
     got = features(url, tmp_path, "--mapping", str(mapping))
     # The query leaves out `channel`, which no default feature uses.
     pd.testing.assert_frame_equal(got, expected)
+
+
+def test_rules_score_reads_a_database_like_a_folder(folder, tmp_path):
+    url = write_duckdb(tmp_path / "crm.duckdb", frames(folder))
+    rules = Path(__file__).resolve().parents[1] / "pipelines" / "rules" / "default.yaml"
+    outs = {}
+    for name, data in (("folder", str(folder)), ("duckdb", url)):
+        outs[name] = tmp_path / f"rules_{name}.csv"
+        result = runner.invoke(app, ["rules", "score", "--rules", str(rules), "--data", data, "--as-of", CUTOFF,
+                                     "--out", str(outs[name])])
+        assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(pd.read_csv(outs["duckdb"]), pd.read_csv(outs["folder"]))
+
+
+def test_a_config_data_dir_url_reaches_the_loader_intact():
+    config = parse_config({"data": {"dir": "postgresql://scoring@db.internal:5432/crm"}}, "test")
+    assert resolve_data_dir(None, config) == "postgresql://scoring@db.internal:5432/crm"
+    assert resolve_data_dir("duckdb:////srv/crm.duckdb", config) == "duckdb:////srv/crm.duckdb"
+    assert resolve_data_dir("data/demo", config) == Path("data/demo")
 
 
 def test_a_query_in_the_mapping_needs_a_database(folder, tmp_path):

@@ -95,12 +95,12 @@ class SinkTarget:
     @property
     def label(self) -> str:
         """The URL (password removed) and the scores table, as messages show them."""
-        return f"{self.url.redacted}, table {quote_identifier(self.schema, self.scores_table).replace(chr(34), '')}"
+        return f"{self.url.redacted}, table {'.'.join(filter(None, (self.schema, self.scores_table)))}"
 
     @property
     def report_label(self) -> str:
         """The report table as messages show it."""
-        return quote_identifier(self.schema, self.report_table).replace('"', "")
+        return ".".join(filter(None, (self.schema, self.report_table)))
 
 
 def parse_sink(out: str, out_table: str | None = None) -> SinkTarget:
