@@ -88,7 +88,7 @@ def start_server(bindir: Path) -> PostgresServer:
     if init.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
         raise RuntimeError(f"initdb failed: {init.stderr.strip()}")
-    for attempt in range(3):  # another process may take the free port first
+    for _ in range(3):  # another process may take the free port first
         port = _free_port()
         options = (f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=64MB")

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from leadq.cli import app
 from leadq.features.engine import build_features
 from leadq.data.load import load_data
-from leadq.scoring.predict import predict_to_file
+from leadq.steps.predict import predict_to_file
 from leadq.tracking.pyfunc import load_model_artifacts
 from leadq.models.reasons import feature_contributions
 
@@ -62,7 +62,7 @@ class mlflow_uri:
 def test_models_and_promote_cli(trained):
     listed = runner.invoke(app, ["models", "--tracking-uri", trained.tracking_uri])
     assert listed.exit_code == 0, listed.output
-    assert "champion" in listed.stdout and "test_roc_auc_sql" in listed.stdout
+    assert "champion" in listed.stdout and "sql (held out)" in listed.stdout
     missing = runner.invoke(app, ["promote", "lead-quality", "99", "--tracking-uri", trained.tracking_uri])
     assert missing.exit_code == 3
     assert len(missing.stderr.strip().splitlines()) == 1 and "1" in missing.stderr

@@ -1,6 +1,7 @@
 """The `leadq` command line: parse, call one library function, print."""
 
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -17,6 +18,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@contextmanager
+def terminal_progress(description: str = "training") -> Iterator[Callable[[str, int, int], None] | None]:
+    """A rich progress bar callback when stdout is a terminal, else None (for the CLI)."""
+    import sys
+
+    if not sys.stdout.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), transient=True
+    ) as bar:
+        task = bar.add_task(description, total=1)
+
+        def update(step: str, done: int, total: int) -> None:
+            bar.update(task, description=step, completed=done, total=max(total, 1))
+
+        yield update
 
 
 def _echo_error(message: str) -> None:
@@ -169,7 +191,6 @@ def train(
 ) -> None:
     """Train the MQL/SQL models on snapshots, log the run to MLflow, register and gate."""
     from leadq.steps.train import train_from_files
-    from leadq.models.train import terminal_progress
 
     _quiet_mlflow()
     with user_errors(), terminal_progress() as progress:
@@ -183,17 +204,26 @@ def models(
     name: Annotated[Optional[str], typer.Option("--name", help="Registered model name.")] = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """List registered versions with aliases, key test metrics and training date."""
+    """List registered versions: aliases, training date and data, key test metrics, the gate's
+    verdict (or `incomplete`), promotions by hand and the latest realized figures."""
+    from rich.console import Console
+
     from leadq.config import load_config
-    from leadq.tracking.registry import list_versions
+    from leadq.tracking.registry_record import versions_overview
+    from leadq.tracking.registry_text import gate_notes, versions_table
     from leadq.tracking.store import resolve_tracking_uri
 
     _quiet_mlflow()
     with user_errors():
         model_name = name or load_config(None).registry.model_name
-        table = list_versions(model_name, resolve_tracking_uri(tracking_uri))
-    typer.echo(f"{model_name}:")
-    typer.echo(table.to_string(index=False) if len(table) else "(no versions)")
+        overview = versions_overview(model_name, resolve_tracking_uri(tracking_uri))
+    if overview.empty:
+        typer.echo(f"{model_name}: no versions")
+        return
+    # Piped or captured output is not cut to 80 columns: the table keeps its natural width.
+    Console(width=None if sys.stdout.isatty() else 240).print(versions_table(overview, model_name))
+    for line in gate_notes(overview):
+        typer.echo(line)
 
 
 @app.command()
@@ -202,13 +232,13 @@ def promote(
     version: Annotated[str, typer.Argument(help="Version to make champion.")],
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Move the `champion` alias to a version by hand."""
-    from leadq.tracking.registry import promote as promote_version
+    """Move the `champion` alias to a version by hand (recorded on the version: who and when)."""
+    from leadq.tracking.registry_record import promote_by_hand
     from leadq.tracking.store import resolve_tracking_uri
 
     _quiet_mlflow()
     with user_errors():
-        previous = promote_version(name, version, resolve_tracking_uri(tracking_uri))
+        previous = promote_by_hand(name, version, resolve_tracking_uri(tracking_uri))
     was = f" (was version {previous})" if previous else ""
     typer.echo(f"{name}: champion is now version {version}{was}")
 
@@ -233,21 +263,15 @@ def predict(
     """Score every open lead with a registered model; write the table and a drift report."""
     from leadq.data.mapping import DataMapping
     from leadq.steps.features import parse_timestamp
-    from leadq.scoring.predict import predict_to_file
     from leadq.core.yaml_model import load_yaml_model
+    from leadq.steps.predict import predict_to_file
 
     _quiet_mlflow()
     with user_errors(), _chunk_progress() as progress:
         data_mapping = load_yaml_model(mapping, DataMapping) if mapping else None
         cutoff = parse_timestamp(as_of) if as_of else None
-        if engine is Engine.spark:
-            from leadq.spark.predict import predict_to_file_spark
-
-            summary = predict_to_file_spark(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows,
-                                            spark_master)
-        else:
-            summary = predict_to_file(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows, progress,
-                                      out_table=out_table)
+        summary = predict_to_file(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows, progress,
+                                  engine=engine.value, spark_master=spark_master, out_table=out_table)
     _print_report(summary.warnings)
     _print_prediction(summary)
 
@@ -278,21 +302,19 @@ def _chunk_progress():
 @app.command()
 def ui(
     tracking_uri: TrackingOpt = None,
-    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 5000,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1.")] = 5000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Server worker processes.")] = 1,
 ) -> None:
-    """Open the MLflow UI on the default store (or the given tracking URI)."""
-    import subprocess
-
-    from leadq.tracking.store import artifact_location, resolve_tracking_uri
+    """Serve the MLflow UI on the default store (or the given tracking URI) until stopped;
+    stopping leadq (Ctrl-C, SIGTERM) stops the server and all its workers."""
+    from leadq.tracking.ui_server import serve_ui
+    from leadq.tracking.store import resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
-               "--port", str(port)]
-    root = artifact_location(uri)
-    if root:
-        command += ["--default-artifact-root", root]
-    typer.echo(f"MLflow UI on http://127.0.0.1:{port} for {uri} (Ctrl-C to stop)")
-    raise typer.Exit(subprocess.call(command))
+    with user_errors():
+        code = serve_ui(uri, port, workers=workers, on_start=lambda _pgid: typer.echo(
+            f"MLflow UI on http://127.0.0.1:{port} for {uri} (Ctrl-C to stop)"))
+    raise typer.Exit(code)
 
 
 rules_app = typer.Typer(help="Rule scorecards: score leads by points, learn points from data.",
@@ -316,7 +338,7 @@ def rules_score(
     if Path(data).is_file() or config is not None:
         from leadq.config import load_config
         from leadq.core.files import write_table
-        from leadq.data.lead_table import score_lead_table_rules
+        from leadq.rules.lead_table import score_lead_table_rules
         from leadq.rules.scorecard import load_scorecard
 
         with user_errors():
@@ -354,14 +376,14 @@ def compare(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Compare the model with the rule scorecard on the model's test window (report + MLflow run)."""
-    from leadq.compare.core import compare_to_dir, describe
-    from leadq.models.train import terminal_progress
+    from leadq.compare.report import describe
+    from leadq.steps.compare import compare_to_dir
 
     _quiet_mlflow()
     with user_errors(), terminal_progress("comparing") as progress:
         outcome = compare_to_dir(out, model, rules, config, data, tracking_uri, learned, progress=progress)
     _print_report(outcome.warnings)
-    for line in describe(outcome):
+    for line in describe(outcome.comparison, outcome.windows):
         typer.echo(line)
     typer.echo(f"report {outcome.out / 'report.html'}; run {outcome.run_id} logged to {outcome.tracking_uri}")
 
@@ -379,7 +401,8 @@ def rules_learn(
     ] = None,
 ) -> None:
     """Fit integer points (sparse logistic regression) on the training window; write a scorecard."""
-    from leadq.rules.learned import describe_learned, learn_to_file
+    from leadq.rules.learned import describe_learned
+    from leadq.steps.rules import learn_to_file
 
     with user_errors():
         learned = learn_to_file(out, data, config, target, rules)

@@ -26,13 +26,24 @@ import pandas as pd
 import pyarrow as pa
 
 from leadq.data.contract import OPTIONAL_EVENT_COLUMNS, REQUIRED_COLUMNS, TABLES
+from leadq.data.database import is_database_url, read_database_tables
 from leadq.core.errors import BadInputError
 from leadq.core.files import find_table
 from leadq.data.mapping import DataMapping
-from leadq.data.database import is_database_url, read_database_tables
+from leadq.data.policy import (
+    NUMERIC_SHARE_FOR_NUMBER,
+    check_lead_ids,
+    check_leads_left,
+    event_drop_reasons,
+    future_leads_line,
+    outcome_drop_reasons,
+    report_drops,
+    report_unparseable,
+    require_columns,
+    unparseable_duration_line,
+)
 
 TIMESTAMP_TYPES = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S")
-NUMERIC_SHARE_FOR_NUMBER = 0.99
 CLASSIFY_SAMPLE_ROWS = 20_000
 
 
@@ -224,13 +235,7 @@ def _text_expr(column: str) -> str:
 def _require_columns(con, table: str, source: str, mapping: DataMapping) -> dict[str, str]:
     columns = _columns(con, f"raw_{table}")
     n_rows = con.execute(f"SELECT count(*) FROM raw_{table}").fetchall()[0][0]
-    for contract_col in REQUIRED_COLUMNS[table]:
-        source_col = mapping.source_column(table, contract_col)
-        if source_col not in columns:
-            alias = "" if source_col == contract_col else f" (mapped to '{contract_col}')"
-            raise BadInputError(
-                f"{source}: required column '{source_col}'{alias} is missing in all {n_rows} rows"
-            )
+    require_columns(columns, n_rows, table, source, mapping)
     return columns
 
 
@@ -248,25 +253,11 @@ def _parse_required(con, table: str, source: str, exprs: dict[str, str], mapping
     ).fetchall()[0]
     n_rows, bad_counts = counts[0], counts[1:]
     for contract_col, n_bad in zip(required, bad_counts):
-        _report_unparseable(source, mapping.source_column(table, contract_col), n_bad, n_rows, mapping, report)
+        report_unparseable(source, mapping.source_column(table, contract_col), n_bad, n_rows, mapping, report)
     keep = " AND ".join(f"{_quote(c)} IS NOT NULL" for c in required)
     if stage:
         con.execute(f"CREATE OR REPLACE TEMP TABLE stage_{table} AS SELECT * FROM parsed_{table} WHERE {keep}")
     return keep
-
-
-def _report_unparseable(source: str, source_col: str, n_bad: int, n_rows: int, mapping: DataMapping,
-                        report: list[str]) -> None:
-    """Fatal above the configured share of bad rows, else one report line (nothing when none)."""
-    if not n_bad:
-        return
-    share = n_bad / n_rows
-    if share > mapping.max_bad_fraction:
-        raise BadInputError(
-            f"{source}: column '{source_col}' has {n_bad} of {n_rows} rows missing or "
-            f"unparseable ({share:.1%}, limit {mapping.max_bad_fraction:.1%})"
-        )
-    report.append(f"{source}: dropped {n_bad} rows with a missing or unparseable '{source_col}'")
 
 
 def _drop_where(con, table: str, condition: str, message: str, report: list[str]) -> None:
@@ -392,18 +383,12 @@ def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, r
     counts = np.bincount(drop_reason, minlength=len(reasons) + 1)
     n_rows = len(drop_reason)
     for code, source_col in ((1, id_src), (2, ts_src), (3, type_src)):
-        _report_unparseable(src, source_col, int(counts[code]), n_rows, mapping, report)
-    for code, message in (
-        (4, f"dropped {{n}} events for unknown leads (column '{id_src}')"),
-        (5, f"dropped {{n}} events before the lead's created_at (column '{ts_src}')"),
-        (6, f"dropped {{n}} events later than the run's clock {clock.isoformat()} (column '{ts_src}')"),
-        (7, f"dropped {{n}} events with a negative duration (column '{duration_src}')"),
-    ):
-        if counts[code]:
-            report.append(f"{src}: " + message.format(n=int(counts[code])))
+        report_unparseable(src, source_col, int(counts[code]), n_rows, mapping, report)
+    report_drops(src, event_drop_reasons(mapping, clock), dict(zip(
+        ("unknown_lead", "before_created", "after_clock", "negative_duration"), counts[4:8].tolist())), report)
     bad_duration = int(np.count_nonzero(fetched.pop("duration_unparsed"))) if duration_is_text else 0
     if bad_duration:
-        report.append(f"{src}: {bad_duration} unparseable values in '{duration_src}' taken as missing")
+        report.append(unparseable_duration_line(src, duration_src, bad_duration))
     if counts[0] < n_rows:
         keep = drop_reason == 0
         fetched = {name: values[keep] for name, values in fetched.items()}
@@ -456,16 +441,11 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
         n_dup_rows = con.execute(
             "SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM leads GROUP BY lead_id HAVING n > 1)"
         ).fetchall()[0][0]
-        raise BadInputError(
-            f"{sources['leads']}: column '{id_src}' has {n_leads - n_ids} duplicate lead ids "
-            f"({int(n_dup_rows)} rows share an id)"
-        )
+        check_lead_ids(sources["leads"], id_src, n_leads, n_ids, int(n_dup_rows))
     if n_future:
-        report.append(f"{sources['leads']}: dropped {n_future} leads whose '{created_src}' is later than the "
-                      f"run's clock ({clock.isoformat()})")
+        report.append(future_leads_line(sources["leads"], created_src, n_future, clock))
         _number_leads(con, f"SELECT * EXCLUDE (lead_key) FROM leads WHERE created_at <= {clock_sql}")
-    if require_leads and n_leads == n_future:
-        raise BadInputError(f"{sources['leads']}: column '{id_src}': the leads table is empty (0 rows)")
+    check_leads_left(sources["leads"], id_src, n_leads - n_future, require_leads)
     numeric, categorical = _classify_attributes(con, attributes)
 
     events = _validate_events(con, sources["events"], mapping, clock, report)
@@ -480,12 +460,9 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
     }
     _parse_required(con, "outcomes", sources["outcomes"], exprs, mapping, report)
     src = sources["outcomes"]
-    _drop_where(con, "outcomes", "lead_id NOT IN (SELECT lead_id FROM leads)",
-                f"{src}: dropped {{n}} outcomes for unknown leads "
-                f"(column '{mapping.source_column('outcomes', 'lead_id')}')", report)
-    _drop_where(con, "outcomes", f"reached_at > {clock_sql}",
-                f"{src}: dropped {{n}} outcomes later than the run's clock {clock.isoformat()} "
-                f"(column '{reached_src}')", report)
+    reasons = outcome_drop_reasons(src, mapping, clock)
+    _drop_where(con, "outcomes", "lead_id NOT IN (SELECT lead_id FROM leads)", reasons["unknown_lead"], report)
+    _drop_where(con, "outcomes", f"reached_at > {clock_sql}", reasons["after_clock"], report)
     con.execute("CREATE OR REPLACE TABLE outcomes AS SELECT * FROM stage_outcomes")
     con.execute("DROP TABLE stage_outcomes")
     return LoadedData(con=con, sources=sources, clock=clock, events=events, report=report,

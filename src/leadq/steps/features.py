@@ -6,6 +6,7 @@ from leadq.features.examples import infer_attribute_spec
 from leadq.features.spec import FeatureSpec
 from leadq.features.engine import build_features, to_utc
 from leadq.core.files import write_table
+from leadq.data.database import is_database_url, redact_url
 from leadq.data.load import load_data
 from leadq.data.mapping import DataMapping
 from leadq.core.yaml_model import load_yaml_model
@@ -31,7 +32,7 @@ def features_to_file(
 ) -> tuple[int, list[str]]:
     """Build features for every open lead as of `as_of` and write them to `out`.
 
-    `engine` "spark" builds them with `leadq.spark.engine` (the same features) on the active
+    `engine` "spark" builds them with `leadq.spark.features` (the same features) on the active
     SparkSession, else one on `spark_master` (None: spark-submit's master, else local[2]).
     Returns the number of rows written and the data report (rows dropped and why).
     """
@@ -50,8 +51,9 @@ def features_to_file(
 
 def _features_to_file_spark(data_dir: Path, cutoff, out: Path, mapping: DataMapping, spec: FeatureSpec | None,
                             spark_master: str | None) -> tuple[int, list[str]]:
-    from leadq.data.database import is_database_url, redact_url
-    from leadq.spark.engine import build_features_spark, job_session, load_spark_tables
+    from leadq.spark.features import build_features_spark
+    from leadq.spark.session import job_session
+    from leadq.spark.load import load_spark_tables
 
     if is_database_url(data_dir):
         raise BadInputError(f"{redact_url(data_dir)}: --engine spark reads files; use --engine duckdb "

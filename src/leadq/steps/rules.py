@@ -1,8 +1,13 @@
-"""The `rules score` step: read and validate, score open leads by a scorecard, write."""
+"""The `rules` steps: score open leads by a scorecard and write the table (`rules score`), and
+fit a learned scorecard from the training window and write its YAML (`rules learn`)."""
 
 from pathlib import Path
 
-from leadq.core.files import write_table
+from leadq.config import load_config
+from leadq.core.files import atomic_path, write_table
+from leadq.features.engine import to_utc
+from leadq.rules.learned import LearnedScorecard, learn_scorecard
+from leadq.steps.train import resolve_data_dir
 from leadq.data.load import load_data
 from leadq.data.mapping import DataMapping
 from leadq.steps.features import parse_timestamp
@@ -13,8 +18,6 @@ from leadq.core.yaml_model import load_yaml_model
 def default_as_of(data):
     """The latest event time in the data (the cutoff when none is given)."""
     value = data.con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
-    from leadq.features.engine import to_utc
-
     return to_utc(value) if value is not None else data.clock
 
 
@@ -31,3 +34,32 @@ def rules_score_to_file(rules_path: Path, data_dir: Path, out: Path, as_of: str 
     table = score_leads(data, scorecard, cutoff)
     write_table(table, out)
     return len(table), cutoff.isoformat(), data.report
+
+
+def write_scorecard(learned: LearnedScorecard, out: Path) -> Path:
+    """Write the learned scorecard YAML atomically (loadable by `leadq.rules.scorecard.load_scorecard`)."""
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(learned.to_yaml(), encoding="utf-8")
+    return out
+
+
+def learn_to_file(
+    out: Path,
+    data_dir: Path | None = None,
+    config_path: Path | None = None,
+    target: str | None = None,
+    rules_path: Path | None = None,
+    max_points: int = 30,
+) -> LearnedScorecard:
+    """The `rules learn` step: load config and data, fit the learned scorecard, write its YAML.
+
+    The reference scorecard (`rules_path`, optional) only lends its decay half-life and
+    inactivity days.
+    """
+    config = load_config(config_path)
+    reference = load_scorecard(rules_path) if rules_path is not None else None
+    data = load_data(resolve_data_dir(data_dir, config), config.data.mapping)
+    learned = learn_scorecard(data, config, target, reference, max_points)
+    write_scorecard(learned, out)
+    return learned
