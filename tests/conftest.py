@@ -50,3 +50,28 @@ def trained(tmp_path_factory) -> TrainedStore:
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
     outcome = train_from_files(config_path, data_dir, tracking_uri)
     return TrainedStore(data_dir=data_dir, tracking_uri=tracking_uri, config_path=config_path, outcome=outcome)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL cluster for the whole session (see tests/postgres_server.py)."""
+    from postgres_server import find_bindir, start_server, stop_server
+
+    pytest.importorskip("adbc_driver_postgresql", reason="the 'postgres' extra is not installed")
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found; install Debian's 'postgresql'")
+    server = start_server(bindir)
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture
+def pg_url(postgres_server, request) -> str:
+    """The URL of a new, empty database on the session's cluster, one per test."""
+    import re
+
+    from postgres_server import create_database
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
+    return create_database(postgres_server, f"{name}_{id(request) % 10_000}")

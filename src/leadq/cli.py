@@ -76,7 +76,8 @@ def main(
     """leadq scores the quality of marketing leads."""
 
 
-DataOpt = Annotated[Path, typer.Option("--data", help="Folder with leads, events and outcomes tables.")]
+DataOpt = Annotated[str, typer.Option(
+    "--data", help="Folder with leads, events and outcomes tables, or a postgresql:// or duckdb:/// URL.")]
 MappingOpt = Annotated[
     Optional[Path], typer.Option("--mapping", help="YAML mapping of your column names and event types.")
 ]
@@ -185,7 +186,7 @@ def _print_training(outcome) -> None:
 @app.command()
 def train(
     config: ConfigOpt = None,
-    data: Annotated[Optional[Path], typer.Option("--data", help="Data folder (default: the config's data.dir).")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="Data folder or database URL (default: the config's data.dir).")] = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Train the MQL/SQL models on snapshots, log the run to MLflow, register and gate."""
@@ -245,7 +246,7 @@ def promote(
 @app.command()
 def predict(
     data: DataOpt,
-    out: Annotated[Path, typer.Option("--out", help="Output file, .csv or .parquet.")],
+    out: Annotated[str, typer.Option("--out", help="Output file (.csv, .parquet) or a postgresql:// or duckdb:/// URL.")],
     model: Annotated[
         Optional[str], typer.Option("--model", help="NAME@ALIAS, NAME/VERSION or runs:/... (default lead-quality@champion).")
     ] = None,
@@ -255,6 +256,9 @@ def predict(
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1, help="Leads scored per chunk.")] = 100_000,
     engine: EngineOpt = Engine.duckdb,
     spark_master: SparkMasterOpt = None,
+    out_table: Annotated[
+        Optional[str], typer.Option("--out-table", help="Table for a database --out (default lead_scores; schema.name allowed).")
+    ] = None,
 ) -> None:
     """Score every open lead with a registered model; write the table and a drift report."""
     from leadq.data.mapping import DataMapping
@@ -267,7 +271,7 @@ def predict(
         data_mapping = load_yaml_model(mapping, DataMapping) if mapping else None
         cutoff = parse_timestamp(as_of) if as_of else None
         summary = predict_to_file(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows, progress,
-                                  engine=engine.value, spark_master=spark_master)
+                                  engine=engine.value, spark_master=spark_master, out_table=out_table)
     _print_report(summary.warnings)
     _print_prediction(summary)
 
@@ -331,7 +335,7 @@ def rules_score(
     ] = None,
 ) -> None:
     """Score open leads by a rule scorecard as of a cutoff (or every lead of a lead-level table)."""
-    if data.is_file() or config is not None:
+    if Path(data).is_file() or config is not None:
         from leadq.config import load_config
         from leadq.core.files import write_table
         from leadq.rules.lead_table import score_lead_table_rules
@@ -364,7 +368,7 @@ def compare(
         Optional[Path], typer.Option("--config", help="Pipeline config (default: the one logged with the model's run).")
     ] = None,
     data: Annotated[
-        Optional[Path], typer.Option("--data", help="Data folder (default: the one logged with the model's run).")
+        Optional[str], typer.Option("--data", help="Data folder or database URL (default: the one logged with the model's run).")
     ] = None,
     learned: Annotated[
         Optional[Path], typer.Option("--learned", help="Learned scorecard YAML (default: fitted on the training window).")
@@ -387,7 +391,7 @@ def compare(
 @rules_app.command("learn")
 def rules_learn(
     out: Annotated[Path, typer.Option("--out", help="Scorecard YAML to write.")],
-    data: Annotated[Optional[Path], typer.Option("--data", help="Data folder (default: the config's data.dir).")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="Data folder or database URL (default: the config's data.dir).")] = None,
     config: ConfigOpt = None,
     target: Annotated[
         Optional[str], typer.Option("--target", help="Stage the points are fitted for (default: the last target, sql).")

@@ -26,7 +26,7 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where the three tables live and how their columns map onto the contract."""
 
-    dir: str = Field(default="data/demo", description="Folder with leads, events and outcomes.")
+    dir: str = Field(default="data/demo", description="Folder with leads, events and outcomes, or a database URL.")
     mapping: DataMapping = Field(default_factory=DataMapping)
 
 
@@ -226,5 +226,10 @@ def load_config(path: str | Path | None = None) -> PipelineConfig:
 
 
 def config_to_yaml(config: PipelineConfig) -> str:
-    """The fully resolved config as YAML (logged with each run)."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    """The fully resolved config as YAML (logged with each run); a database URL in `data.dir`
+    loses its password."""
+    from leadq.data.database import redact_url
+
+    raw = config.model_dump(mode="json")
+    raw["data"]["dir"] = redact_url(raw["data"]["dir"])
+    return yaml.safe_dump(raw, sort_keys=False)

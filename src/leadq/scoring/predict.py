@@ -163,8 +163,9 @@ def predict_leads(
         if progress:
             progress(min(start + chunk_rows, total), total)
     if not chunks:
-        return (pd.DataFrame(columns=score_header(funnel)), {"leads_scored": 0, "as_of": as_of.isoformat()},
-                warnings)
+        return (pd.DataFrame(columns=score_header(funnel)),
+                {"leads_scored": 0, "as_of": as_of.isoformat(), "scored_at": scored_at, "model_uri": model.uri,
+                 "model_version": model.version, "warnings": warnings}, warnings)
     scored = pd.concat(chunks, ignore_index=True)
     return finish_scores(scored, funnel, artifacts, model, as_of, scored_at,
                          pd.concat(samples, ignore_index=True), warnings)

@@ -6,6 +6,7 @@ from leadq.features.examples import infer_attribute_spec
 from leadq.features.spec import FeatureSpec
 from leadq.features.engine import build_features, to_utc
 from leadq.core.files import write_table
+from leadq.data.database import is_database_url, redact_url
 from leadq.data.load import load_data
 from leadq.data.mapping import DataMapping
 from leadq.core.yaml_model import load_yaml_model
@@ -54,6 +55,9 @@ def _features_to_file_spark(data_dir: Path, cutoff, out: Path, mapping: DataMapp
     from leadq.spark.session import job_session
     from leadq.spark.load import load_spark_tables
 
+    if is_database_url(data_dir):
+        raise BadInputError(f"{redact_url(data_dir)}: --engine spark reads files; use --engine duckdb "
+                            "for a database source")
     if Path(out).suffix.lower() not in (".csv", ".parquet"):  # before starting Spark
         raise BadInputError(f"{out}: output must end in .csv or .parquet")
     with job_session(spark_master) as spark:

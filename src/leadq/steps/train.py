@@ -9,6 +9,7 @@ import pandas as pd
 from leadq.core.errors import BadInputError
 from leadq.config import PipelineConfig, load_config
 from leadq.data import synth
+from leadq.data.database import data_location
 from leadq.data.load import load_data
 from leadq.features.lead_table import load_lead_table
 from leadq.features.examples import build_examples, infer_attribute_spec, snapshot_cutoffs
@@ -20,9 +21,9 @@ from leadq.tracking.training_run import TrainingOutcome, log_training, register_
 TRUTH_FILE = "truth.parquet"
 
 
-def resolve_data_dir(data_dir: Path | None, config: PipelineConfig) -> Path:
-    """The data folder: the `--data` flag, else the config's `data.dir`."""
-    return Path(data_dir) if data_dir is not None else Path(config.data.dir)
+def resolve_data_dir(data_dir: Path | str | None, config: PipelineConfig) -> Path | str:
+    """The data folder or database URL: the `--data` flag, else the config's `data.dir`."""
+    return data_location(data_dir if data_dir is not None else config.data.dir)
 
 
 def train_from_files(
@@ -46,8 +47,8 @@ def train_from_files(
                             "config with a 'lead_table' section (id_column, label_column)")
     folder = resolve_data_dir(data_dir, config)
     data = load_data(folder, config.data.mapping)
-    truth_path = folder / TRUTH_FILE
-    truth = pd.read_parquet(truth_path) if truth_path.is_file() else None
+    truth_path = folder / TRUTH_FILE if isinstance(folder, Path) else None  # generated folders only
+    truth = pd.read_parquet(truth_path) if truth_path is not None and truth_path.is_file() else None
     return run_training(data, config, tracking_uri=tracking_uri, progress=progress, truth=truth)
 
 

@@ -8,6 +8,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 
 from leadq.config import PipelineConfig, config_to_yaml
+from leadq.data.database import redact_url
 from leadq.core.errors import BadInputError
 from leadq.features.spec import FeatureSpec
 from leadq.models.plots import save_target_plots
@@ -56,7 +57,7 @@ def log_training(
     if result.lead_table is not None:  # column names may hold characters params refuse
         params["lead_table.path"] = str(result.lead_table.get("source", ""))[:6000]
     else:
-        params.update(flatten_params("data", {"dir": config.data.dir}))
+        params.update(flatten_params("data", {"dir": redact_url(config.data.dir)}))
     params["evaluation"] = result.evaluation
     if result.split is not None:
         params.update(flatten_params("split", result.split.summary()))
