@@ -109,12 +109,25 @@ def generate(
     leads: Annotated[int, typer.Option("--leads", min=1, help="Number of leads.")] = 20_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     end: Annotated[Optional[str], typer.Option("--end", help="Date the history ends (default 2026-06-30).")] = None,
+    history_days: Annotated[int, typer.Option("--history-days", min=1, help="Days of history.")] = 365,
+    shift: Annotated[
+        Optional[str],
+        typer.Option("--shift", help="Change the funnel from --shift-after on: 'conversion' (every lead's "
+                     "conversion hazards x factor, default 0.4), 'buyers' (prospects' x factor, tire-kickers' "
+                     "x 1/factor, default 0.3) or 'events' (a share of pricing views logged as page views, "
+                     "default 0.8)."),
+    ] = None,
+    shift_after: Annotated[Optional[str], typer.Option("--shift-after", help="Date the change starts.")] = None,
+    shift_factor: Annotated[
+        Optional[float], typer.Option("--shift-factor", help="The change's factor or share (default per kind).")
+    ] = None,
 ) -> None:
     """Write synthetic engagement histories: leads, events, outcomes and the generator's truth."""
     from leadq.steps.generate import generate_to_dir
 
     with user_errors():
-        counts = generate_to_dir(out, n_leads=leads, seed=seed, end=end)
+        counts = generate_to_dir(out, n_leads=leads, seed=seed, end=end, history_days=history_days,
+                                 shift=shift, shift_after=shift_after, shift_factor=shift_factor)
     typer.echo(", ".join(f"{n:,} {table}" for table, n in counts.items()) + f" written to {out}")
 
 
@@ -353,6 +366,45 @@ def rules_score(
         n_rows, cutoff, report = rules_score_to_file(rules, data, out, as_of, mapping)
     _print_report(report)
     typer.echo(f"{n_rows:,} leads scored by {rules} as of {cutoff} written to {out}")
+
+
+@app.command()
+def monitor(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.html, monitor.csv and calibration.csv.")],
+    scores: Annotated[
+        Optional[list[Path]],
+        typer.Option("--scores", help="Score files written by `leadq predict`, or folders of them (repeatable)."),
+    ] = None,
+    more_scores: Annotated[
+        Optional[list[Path]], typer.Argument(help="More score files or folders (`--scores a.csv b.csv` works).")
+    ] = None,
+    config: Annotated[
+        Optional[Path],
+        typer.Option("--config", help="Pipeline config whose `monitor` section sets the thresholds "
+                     "(default: the one logged with each model)."),
+    ] = None,
+    tracking_uri: TrackingOpt = None,
+    mapping: MappingOpt = None,
+) -> None:
+    """Judge issued scores by the outcomes they predicted: realized metrics, drift, a verdict per
+    model version (exit code 7 for retrain)."""
+    from leadq.core.yaml_model import load_yaml_model
+    from leadq.data.mapping import DataMapping
+    from leadq.steps.monitor import describe, monitor_to_dir
+
+    paths = [*(scores or []), *(more_scores or [])]
+    if not paths:
+        _echo_error("--scores: give at least one score file or folder")
+        raise typer.Exit(2)
+    _quiet_mlflow()
+    with user_errors():
+        data_mapping = load_yaml_model(mapping, DataMapping) if mapping else None
+        outcome = monitor_to_dir(paths, data, out, config, tracking_uri, data_mapping)
+    _print_report(outcome.warnings)
+    for line in describe(outcome):
+        typer.echo(line)
+    raise typer.Exit(outcome.exit_code)
 
 
 @app.command()

@@ -6,6 +6,7 @@ EXIT_MODEL_NOT_FOUND = 3
 EXIT_LEAKAGE = 4
 EXIT_GATE = 5
 EXIT_OUTPUT = 6
+EXIT_RETRAIN = 7  # `leadq monitor`: a model version's verdict is retrain
 
 
 class LeadqError(Exception):

@@ -13,7 +13,7 @@ from leadq.core.errors import BadInputError
 from leadq.features.spec import FeatureSpec
 from leadq.models.plots import save_target_plots
 from leadq.models.train import TrainResult
-from leadq.tracking.model_ref import CONFIG_ARTIFACT, LEAD_TABLE_ARTIFACT
+from leadq.tracking.model_ref import CONFIG_ARTIFACT, LEAD_TABLE_ARTIFACT, TEST_PREDICTIONS_ARTIFACT
 from leadq.tracking.pyfunc import log_scoring_model
 from leadq.tracking.registry import CHAMPION, decide, parse_metric, register_version, run_gate
 from leadq.tracking.registry_record import describe_registration
@@ -87,6 +87,8 @@ def log_training(
                 plot_paths = save_target_plots(t, tm.y_test, tm.p_test, tm.importances, tmp / "plots")
                 for path in plot_paths:
                     mlflow.log_artifact(str(path), artifact_path="plots")
+            result.test_predictions().to_parquet(tmp / TEST_PREDICTIONS_ARTIFACT, index=False)
+            mlflow.log_artifact(str(tmp / TEST_PREDICTIONS_ARTIFACT))
             info = log_scoring_model(
                 models=result.models(),
                 spec=result.spec,
