@@ -65,6 +65,8 @@ import pandas as pd
 
 from leadq.config import PipelineConfig
 from leadq.core.errors import BadInputError
+from leadq.core.files import refuse_outputs_over_inputs, table_inputs
+from leadq.data.contract import TABLES
 from leadq.rules.scorecard import Scorecard, Thresholds
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ METHOD_KEYS = {
 }
 METRICS = ("leads_passed", "precision", "recall", "lift", "expected_value")
 N_BOOT = 1000
+COMPARE_FILES = ("report.html", "comparison.csv", "learned_scorecard.yaml")
 CHUNK = 100
 DEFAULT_RULES = Path("pipelines/rules/default.yaml")
 CONFIG_ARTIFACT = "config.yaml"
@@ -786,6 +789,7 @@ def compare_to_dir(
     from leadq.tracking.pyfunc import load_model_artifacts
     from leadq.rules.scorecard import load_scorecard
     from leadq.tracking.store import ensure_experiment, log_json, resolve_tracking_uri, use_tracking_uri
+    from leadq.tracking.store_access import open_store
 
     total = 7
 
@@ -800,6 +804,7 @@ def compare_to_dir(
     scorecard = load_scorecard(rules_path if rules_path is not None else default_rules_path())
     learned_card = load_scorecard(learned_path) if learned_path is not None else None
     uri = resolve_tracking_uri(tracking_uri)
+    store_notes = open_store(uri, create=False)
     with use_tracking_uri(uri):
         model = resolve_model(model_ref, uri)
         logged = logged_config(model.run_id, uri)
@@ -841,6 +846,8 @@ def compare_to_dir(
         windows = split.summary()
         tuning = "validation"
 
+    inputs = table_inputs(folder, TABLES) if folder is not None else []
+    refuse_outputs_over_inputs([out / name for name in COMPARE_FILES], [*inputs, rules_path, config_path, learned_path])
     report("comparing with bootstrap intervals", 4)
     comparison = compare_scored(
         scored, targets, scorecard.thresholds,
@@ -908,7 +915,7 @@ def compare_to_dir(
         out=out, comparison=comparison, model=model, scorecard=scorecard,
         learned_scorecard=learned_card, learned=learned, config=config, data_dir=folder,
         run_id=run.info.run_id, tracking_uri=uri, files=files, scored=scored, windows=windows,
-        warnings=warnings,
+        warnings=[*store_notes, *warnings],
     )
 
 

@@ -499,17 +499,13 @@ def predict_lead_table_to_file(path: str | Path, out: str | Path, model_ref: str
     returns a `leadq.scoring.predict.PredictionSummary`."""
     import json
 
-    from leadq.core.files import atomic_path, write_table
+    from leadq.core.files import write_table_with_report
     from leadq.scoring.predict import PredictionSummary, parse_model_ref
 
     out = Path(out)
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise BadInputError(f"{out}: output must end in .csv or .parquet")
     scored, report, warnings = predict_lead_table(path, model_ref, tracking_uri)
     report_path = out.with_name(out.name + ".report.json")
-    write_table(scored, out)
-    with atomic_path(report_path) as tmp:
-        tmp.write_text(json.dumps(report, indent=2, default=float))
+    write_table_with_report(scored, out, json.dumps(report, indent=2, default=float), report_path)
     p_col = next(c for c in scored.columns if c.startswith("p_"))
     _, name, _ = parse_model_ref(model_ref)
     return PredictionSummary(

@@ -6,6 +6,7 @@ from leadq.data.contract import STAGE_ORDER
 from leadq.core.errors import BadInputError
 from leadq.features.spec import FeatureSpec
 from leadq.features.engine import build_feature_table, to_utc
+from leadq.data.attributes import quote_identifier
 from leadq.data.load import LoadedData
 
 
@@ -59,8 +60,8 @@ def _reach_columns(targets: list[str]) -> str:
             implied = STAGE_ORDER[STAGE_ORDER.index(target):]
         else:
             implied = (target,)
-        stages = ", ".join(f"'{s}'" for s in implied)
-        parts.append(f"min(CASE WHEN stage IN ({stages}) THEN reached_at END) AS \"reach_{target}\"")
+        stages = ", ".join("'" + s.replace("'", "''") + "'" for s in implied)
+        parts.append(f"min(CASE WHEN stage IN ({stages}) THEN reached_at END) AS {quote_identifier('reach_' + target)}")
     return ", ".join(dict.fromkeys(parts))
 
 
@@ -90,11 +91,12 @@ def label_examples(
     con = data.con
     con.register("cutoffs_input", pd.DataFrame({"cutoff": pd.to_datetime(kept, utc=True)}))
     final = STAGE_ORDER[-1]
-    open_for_some = " OR ".join(f"NOT coalesce(\"reach_{t}\" <= c.cutoff, false)" for t in targets)
+    reach = {t: quote_identifier(f"reach_{t}") for t in [*targets, STAGE_ORDER[-1]]}
+    open_for_some = " OR ".join(f"NOT coalesce({reach[t]} <= c.cutoff, false)" for t in targets)
     labels = ", ".join(
-        f"CASE WHEN \"reach_{t}\" <= cutoff THEN NULL "
-        f"WHEN \"reach_{t}\" <= cutoff + INTERVAL {int(horizon_days * 24 * 3600)} SECOND THEN 1.0 "
-        f"ELSE 0.0 END AS \"label_{t}\""
+        f"CASE WHEN {reach[t]} <= cutoff THEN NULL "
+        f"WHEN {reach[t]} <= cutoff + INTERVAL {int(horizon_days * 24 * 3600)} SECOND THEN 1.0 "
+        f"ELSE 0.0 END AS {quote_identifier(f'label_{t}')}"
         for t in targets
     )
     limit = "" if not leads_per_cutoff else f"WHERE rn <= {int(leads_per_cutoff)}"
@@ -105,7 +107,7 @@ def label_examples(
           SELECT l.lead_id, c.cutoff, r.*
           FROM leads l CROSS JOIN cutoffs_input c LEFT JOIN reach r ON r.lead_id = l.lead_id
           WHERE l.created_at < c.cutoff
-            AND NOT coalesce(r."reach_{final}" <= c.cutoff, false)
+            AND NOT coalesce(r.{reach[final]} <= c.cutoff, false)
             AND ({open_for_some})),
         ranked AS (
           SELECT *, row_number() OVER (

@@ -486,6 +486,7 @@ def run_training(
     The tracking URI is `tracking_uri`, else `config.tracking_uri`, else
     $MLFLOW_TRACKING_URI, else sqlite:///models/mlflow.db.
     """
+    from leadq.data.attributes import report_unparseable_numbers
     from leadq.features.examples import build_examples, infer_attribute_spec, snapshot_cutoffs
     from leadq.tracking.store import resolve_tracking_uri
 
@@ -497,6 +498,7 @@ def run_training(
     total = 9
     report("building training examples", 0, total)
     spec = infer_attribute_spec(data, config.features)
+    report_unparseable_numbers(data.con, data.sources["leads"], spec.numeric_attributes, data.report)
     snapshots = config.snapshots
     cutoffs = snapshot_cutoffs(
         data, snapshots.cadence_days, config.horizon_days, start=snapshots.start, end=snapshots.end

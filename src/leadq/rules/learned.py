@@ -503,9 +503,14 @@ def learn_to_file(
     from leadq.steps.train import resolve_data_dir
     from leadq.rules.scorecard import load_scorecard
 
+    from leadq.core.files import refuse_outputs_over_inputs, table_inputs
+    from leadq.data.contract import TABLES
+
     config = load_config(config_path)
+    folder = resolve_data_dir(data_dir, config)
+    refuse_outputs_over_inputs([out], [*table_inputs(folder, TABLES), config_path, rules_path])
     reference = load_scorecard(rules_path) if rules_path is not None else None
-    data = load_data(resolve_data_dir(data_dir, config), config.data.mapping)
+    data = load_data(folder, config.data.mapping)
     learned = learn_scorecard(data, config, target, reference, max_points)
     write_scorecard(learned, out)
     return learned

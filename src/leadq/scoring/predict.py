@@ -27,7 +27,10 @@ from leadq.data.contract import STAGE_ORDER
 from leadq.models.drift import PSI_WARNING, population_stability_index
 from leadq.core.errors import BadInputError, ModelNotFoundError
 from leadq.features.engine import build_feature_table, open_leads, to_utc
-from leadq.core.files import atomic_path, write_table
+from leadq.core.files import check_table_suffix, refuse_outputs_over_inputs, table_inputs, write_table_with_report
+from leadq.core.timestamps import future_cutoff_warning
+from leadq.data.contract import TABLES
+from leadq.data.attributes import report_unparseable_numbers
 from leadq.data.load import LoadedData, load_data
 from leadq.data.mapping import DataMapping
 from leadq.models.reasons import top_reasons
@@ -70,6 +73,12 @@ def parse_model_ref(ref: str | None) -> tuple[str, str, str]:
         name, version = rest.rsplit("/", 1)
         return f"models:/{name}/{version}", name, version
     return f"models:/{rest}@champion", rest, "champion"
+
+
+def report_path_for(out: Path) -> Path:
+    """Where the drift report of the scores at `out` goes: `FILE.report.json` beside it."""
+    out = Path(out)
+    return out.with_name(out.name + ".report.json")
 
 
 def _funnel(targets: list[str]) -> list[str]:
@@ -236,6 +245,9 @@ def predict_leads(
     leads_columns = set(data.con.execute("SELECT * FROM leads LIMIT 0").df().columns)
     present = set(OPTIONAL_COLUMN_USERS) if present_event_columns is None else present_event_columns
     check_spec_needs(data, leads_columns, spec, present)
+    # The model's recorded attribute types, not this data's, decide how attributes are read.
+    report_unparseable_numbers(data.con, data.sources["leads"], spec.numeric_attributes, warnings,
+                               data.max_bad_fraction)
     if as_of is None:
         latest = data.con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
         as_of = to_utc(latest) if latest is not None else data.clock
@@ -277,14 +289,24 @@ def predict_to_file(
     When `data_dir` is a file, it is a lead-level table scored with the model's own reading of
     it (`leadq.data.lead_table.predict_lead_table`); `as_of`, `mapping` and `chunk_rows` do not apply.
     """
+    from leadq.tracking.store_access import open_store
+    from leadq.tracking.store import resolve_tracking_uri
+
     out = Path(out)
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise BadInputError(f"{out}: output must end in .csv or .parquet")
+    check_table_suffix(out)
+    refuse_outputs_over_inputs([out, report_path_for(out)], table_inputs(data_dir, TABLES))
+    tracking_uri = resolve_tracking_uri(tracking_uri)
+    store_notes = open_store(tracking_uri, create=False)
     if Path(data_dir).is_file():  # a lead-level table, scored by a model trained on one
         from leadq.data.lead_table import predict_lead_table_to_file
 
-        return predict_lead_table_to_file(data_dir, out, model_ref, tracking_uri)
+        summary = predict_lead_table_to_file(data_dir, out, model_ref, tracking_uri)
+        summary.warnings[:0] = store_notes
+        return summary
     data = load_data(data_dir, mapping or DataMapping(), clock=clock, require_leads=False)
+    data.report[:0] = store_notes
+    if as_of is not None:
+        data.report.extend(future_cutoff_warning(to_utc(as_of), data.clock))
     present = set(data.con.execute("SELECT * FROM raw_events LIMIT 0").df().columns)
     mapping = mapping or DataMapping()
     present = {c for c in OPTIONAL_COLUMN_USERS if mapping.source_column("events", c) in present}
@@ -292,10 +314,8 @@ def predict_to_file(
         data, model_ref, as_of, tracking_uri, chunk_rows, progress, present_event_columns=present,
     )
     report["data_report"] = data.report
-    report_path = out.with_name(out.name + ".report.json")
-    write_table(scored, out)
-    with atomic_path(report_path) as tmp:
-        tmp.write_text(json.dumps(report, indent=2))
+    report_path = report_path_for(out)
+    write_table_with_report(scored, out, json.dumps(report, indent=2), report_path)
     last = f"p_{_funnel(list(report.get('thresholds', {})) or [c[2:] for c in scored.columns if c.startswith('p_')])[-1]}"
     candidates = scored[scored[last].notna()] if last in scored.columns else scored
     top = candidates.sort_values([last, "lead_id"], ascending=[False, True]).head(10)

@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leadq.data.contract import STAGE_ORDER
+from leadq.data.contract import STAGE_ORDER, TABLES
 from leadq.core.errors import BadInputError
 from leadq.features.engine import to_utc
-from leadq.core.files import atomic_path, write_table
+from leadq.core.files import check_table_suffix, refuse_outputs_over_inputs, table_inputs, write_table_with_report
 from leadq.data.mapping import DataMapping
 from leadq.scoring.predict import (
     DEFAULT_CHUNK_ROWS,
@@ -40,6 +40,7 @@ from leadq.scoring.predict import (
     check_spec_needs,
     finish_scores,
     parse_model_ref,
+    report_path_for,
     resolve_model,
     score_header,
     stale_data_warning,
@@ -134,27 +135,28 @@ def predict_to_file_spark(
     """
     from leadq.spark.engine import job_session, load_spark_tables
     from leadq.tracking.store import resolve_tracking_uri
+    from leadq.tracking.store_access import open_store
 
     out = Path(out)
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise BadInputError(f"{out}: output must end in .csv or .parquet")
+    check_table_suffix(out)
+    refuse_outputs_over_inputs([out, report_path_for(out)], table_inputs(data_dir, TABLES))
     if Path(data_dir).is_file():
         raise BadInputError(f"{data_dir}: --engine spark scores a data folder (leads, events, outcomes); "
                             "score a lead-level table with --engine duckdb")
     tracking_uri = resolve_tracking_uri(tracking_uri)
+    store_notes = open_store(tracking_uri, create=False)
     mapping = mapping or DataMapping()
     conf = {"spark.executorEnv.MLFLOW_TRACKING_URI": tracking_uri}
     with job_session(spark_master, conf) as spark:
         loaded = load_spark_tables(spark, Path(data_dir), mapping, clock=clock, require_leads=False)
+        loaded.report[:0] = store_notes
         raw = set(spark.table("raw_events").columns)
         present = {c for c in OPTIONAL_COLUMN_USERS if mapping.source_column("events", c) in raw}
         scored, report, warnings = predict_leads_spark(loaded, model_ref, as_of, tracking_uri, chunk_rows,
                                                        present_event_columns=present)
     report["data_report"] = loaded.report
-    report_path = out.with_name(out.name + ".report.json")
-    write_table(scored, out)
-    with atomic_path(report_path) as tmp:
-        tmp.write_text(json.dumps(report, indent=2))
+    report_path = report_path_for(out)
+    write_table_with_report(scored, out, json.dumps(report, indent=2), report_path)
     p_cols = [c for c in scored.columns if c.startswith("p_")]
     last = p_cols[-1] if p_cols else None
     candidates = scored[scored[last].notna()] if last else scored

@@ -13,7 +13,7 @@ def generate_to_dir(out: Path, n_leads: int, seed: int, end: str | None = None) 
     Returns the row count of each table written.
     """
     if end is not None:
-        from leadq.steps.features import parse_timestamp
+        from leadq.core.timestamps import parse_timestamp
 
         end = parse_timestamp(end, "--end")
     if n_leads < 1:

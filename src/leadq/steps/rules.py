@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
-from leadq.core.files import write_table
+from leadq.core.files import check_table_suffix, refuse_outputs_over_inputs, table_inputs, write_table
+from leadq.core.timestamps import future_cutoff_warning, parse_timestamp
+from leadq.data.contract import TABLES
 from leadq.data.load import load_data
 from leadq.data.mapping import DataMapping
-from leadq.steps.features import parse_timestamp
 from leadq.rules.scorecard import load_scorecard, score_leads
 from leadq.core.yaml_model import load_yaml_model
 
@@ -24,10 +25,30 @@ def rules_score_to_file(rules_path: Path, data_dir: Path, out: Path, as_of: str 
 
     Returns the number of rows, the cutoff used and the data report.
     """
+    given_cutoff = parse_timestamp(as_of) if as_of is not None else None
+    check_table_suffix(out)
+    refuse_outputs_over_inputs([out], [*table_inputs(data_dir, TABLES), rules_path, mapping_path])
     scorecard = load_scorecard(rules_path)
     mapping = load_yaml_model(mapping_path, DataMapping) if mapping_path else DataMapping()
     data = load_data(data_dir, mapping, require_leads=False)
-    cutoff = parse_timestamp(as_of) if as_of else default_as_of(data)
+    cutoff = given_cutoff if given_cutoff is not None else default_as_of(data)
+    data.report.extend(future_cutoff_warning(cutoff, data.clock))
     table = score_leads(data, scorecard, cutoff)
     write_table(table, out)
     return len(table), cutoff.isoformat(), data.report
+
+
+def rules_score_lead_table_to_file(rules_path: Path, data_path: Path | None, out: Path,
+                                   config_path: Path | None) -> int:
+    """Score every lead of a lead-level table (the config's `lead_table` section) by the
+    scorecard at `rules_path` and write the table to `out`; returns the number of rows."""
+    from leadq.config import load_config
+    from leadq.data.lead_table import resolve_path, score_lead_table_rules
+
+    check_table_suffix(out)
+    config = load_config(config_path)
+    source = resolve_path(config, data_path) if config.lead_table is not None else data_path
+    refuse_outputs_over_inputs([out], [source, rules_path, config_path])
+    table = score_lead_table_rules(config, data_path, load_scorecard(rules_path))
+    write_table(table, out)
+    return len(table)

@@ -7,6 +7,8 @@ import pandas as pd
 from leadq.config import PipelineConfig, load_config
 from leadq.data.load import load_data
 from leadq.models.train import ProgressCallback, TrainingOutcome, run_training
+from leadq.tracking.store import resolve_tracking_uri
+from leadq.tracking.store_access import open_store
 
 TRUTH_FILE = "truth.parquet"
 
@@ -30,10 +32,15 @@ def train_from_files(
     see `leadq.data.lead_table.train_lead_table`).
     """
     config = config or load_config(config_path)
+    # The store is checked (and created) before any work: a wrong URI must not cost a training.
+    tracking_uri = resolve_tracking_uri(tracking_uri, config.tracking_uri)
+    store_notes = open_store(tracking_uri, create=True)
     if config.lead_table is not None:  # one row per lead, a label column, no events
         from leadq.data.lead_table import train_lead_table
 
-        return train_lead_table(config, data_dir, tracking_uri=tracking_uri, progress=progress)
+        outcome = train_lead_table(config, data_dir, tracking_uri=tracking_uri, progress=progress)
+        outcome.data_report = [*store_notes, *outcome.data_report]
+        return outcome
     if data_dir is not None and Path(data_dir).is_file():
         from leadq.core.errors import BadInputError
 
@@ -43,4 +50,6 @@ def train_from_files(
     data = load_data(folder, config.data.mapping)
     truth_path = folder / TRUTH_FILE
     truth = pd.read_parquet(truth_path) if truth_path.is_file() else None
-    return run_training(data, config, tracking_uri=tracking_uri, progress=progress, truth=truth)
+    outcome = run_training(data, config, tracking_uri=tracking_uri, progress=progress, truth=truth)
+    outcome.data_report = [*store_notes, *outcome.data_report]
+    return outcome
