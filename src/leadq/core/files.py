@@ -120,6 +120,8 @@ def refuse_outputs_over_inputs(outputs: list[Path], inputs: list[Path | None]) -
         if parent is not None and not parent.is_dir():
             raise BadInputError(f"{out}: cannot write there, {parent} is a file, not a folder")
         for given, source in resolved_inputs:
+            if not given.exists():
+                continue
             if target == source or _same_file(out, given):
                 raise BadInputError(f"{out}: --out would replace the input {given}; write the output elsewhere")
             if given.is_dir() and target.is_relative_to(source):
@@ -129,7 +131,7 @@ def refuse_outputs_over_inputs(outputs: list[Path], inputs: list[Path | None]) -
             table_name = source.stem if given.suffix in TABLE_SUFFIXES else source.name
             same_table = target.parent == source.parent and target.suffix in TABLE_SUFFIXES \
                 and target.stem == table_name
-            if same_table and given.exists():
+            if same_table:
                 raise BadInputError(
                     f"{out}: --out would become a second copy of the input table {given}; write the output elsewhere"
                 )

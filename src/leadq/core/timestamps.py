@@ -38,9 +38,10 @@ def parse_timestamp(text: str | None, option: str = "--as-of", clock: pd.Timesta
             "so day and month are never guessed"
         )
     try:
-        stamp = pd.Timestamp(value)
+        stamp = pd.Timestamp(value).as_unit("ns")  # the range every engine can count in
     except (ValueError, OverflowError):
-        raise BadInputError(f"{option}: '{value}' is not a valid date or time ({EXAMPLE})") from None
+        raise BadInputError(f"{option}: '{value}' is not a valid date or time between the years 1678 and 2261 "
+                            f"({EXAMPLE})") from None
     if pd.isna(stamp):
         raise BadInputError(f"{option}: '{value}' is not a valid date or time ({EXAMPLE})")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

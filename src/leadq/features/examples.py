@@ -9,6 +9,8 @@ from leadq.features.engine import build_feature_table, to_utc
 from leadq.data.attributes import quote_identifier
 from leadq.data.load import LoadedData
 
+MASS_QUANTILE = 0.01
+
 
 def infer_attribute_spec(data: LoadedData, spec: FeatureSpec) -> FeatureSpec:
     """The spec with the leads table's attribute columns filled in, unless it already lists some.
@@ -36,13 +38,20 @@ def snapshot_cutoffs(
 
     The last cutoff is the latest midnight `t` with `t + horizon_days` at or before the end of the
     history (`end`, default: the latest event or outcome); the first is at or after `start`
-    (default: the first lead's creation plus one cadence).
+    (default: the first lead's creation plus one cadence, or the time by which `MASS_QUANTILE`
+    of the leads were created when that is later).
     """
     history_end = to_utc(end) if end is not None else data.history_end()
     if history_end is None:
         raise BadInputError(f"{data.sources['events']}: column 'ts': no events or outcomes to build cutoffs from (0 rows)")
-    first_lead = data.con.execute("SELECT min(created_at) FROM leads").fetchall()[0][0]
-    first = to_utc(start) if start is not None else to_utc(first_lead) + pd.Timedelta(days=cadence_days)
+    first_lead, mass_start = data.con.execute(
+        f"SELECT min(created_at), quantile_disc(created_at, {MASS_QUANTILE}) FROM leads").fetchall()[0]
+    if first_lead is None:
+        raise BadInputError(f"{data.sources['leads']}: column 'created_at': no leads to build cutoffs for (0 rows)")
+    # A few stray early leads (a 1970 placeholder date) must not stretch the snapshots over empty
+    # years: the first cutoff is no earlier than the time by which 1 % of the leads existed.
+    default_first = max(to_utc(first_lead) + pd.Timedelta(days=cadence_days), to_utc(mass_start))
+    first = to_utc(start) if start is not None else default_first
     last = (history_end - pd.Timedelta(days=horizon_days)).floor("D")
     cutoffs = []
     t = last
@@ -50,6 +59,20 @@ def snapshot_cutoffs(
         cutoffs.append(t)
         t -= pd.Timedelta(days=cadence_days)
     return sorted(cutoffs)
+
+
+def check_targets_reached(data: LoadedData, targets: list[str]) -> None:
+    """A one-line error when no outcome reaches a target (an unknown stage name, say), instead of
+    windows without positives later on."""
+    present = [row[0] for row in data.con.execute("SELECT DISTINCT stage FROM outcomes ORDER BY stage").fetchall()]
+    for target in targets:
+        implied = STAGE_ORDER[STAGE_ORDER.index(target):] if target in STAGE_ORDER else (target,)
+        if not set(implied) & set(present):
+            n_rows = data.count("outcomes")
+            raise BadInputError(
+                f"{data.sources['outcomes']}: column 'stage' never reaches target '{target}' (0 of {n_rows} rows); "
+                f"stages present: {', '.join(present) or 'none'}"
+            )
 
 
 def _reach_columns(targets: list[str]) -> str:

@@ -145,6 +145,11 @@ def _check_columns(examples: pd.DataFrame, spec: FeatureSpec, targets: list[str]
 
 
 def _check_window(y: np.ndarray, window: str, target: str, minimum: int) -> None:
+    if not len(y):
+        raise BadInputError(
+            f"the {window} window has no examples for target '{target}' (0 rows): the history is too short "
+            "for the split, or the snapshots' start/end leave it empty"
+        )
     positives = int(y.sum())
     negatives = int(len(y) - positives)
     if positives < minimum or negatives < minimum:
@@ -303,6 +308,11 @@ def _train_models(examples, spec, config, oracle, progress) -> TrainResult:
     )
     window = split.window_of(examples["cutoff"])
     frames = {w: examples[window == w] for w in WINDOWS}
+    # Empty windows and targets without positives are their own errors, not a leakage finding.
+    for target in config.targets:
+        for name, frame in frames.items():
+            _check_window(frame[f"label_{target}"].dropna().to_numpy(dtype=float), name, target,
+                          config.candidates.min_positives)
     audit = run_audit(frames["train"], spec.numeric_columns(), spec.categorical_columns(),
                       config.targets, config.audit, config.seed, source="training window")
 
@@ -487,7 +497,7 @@ def run_training(
     $MLFLOW_TRACKING_URI, else sqlite:///models/mlflow.db.
     """
     from leadq.data.attributes import report_unparseable_numbers
-    from leadq.features.examples import build_examples, infer_attribute_spec, snapshot_cutoffs
+    from leadq.features.examples import build_examples, check_targets_reached, infer_attribute_spec, snapshot_cutoffs
     from leadq.tracking.store import resolve_tracking_uri
 
     def report(step: str, done: int, total: int) -> None:
@@ -497,6 +507,7 @@ def run_training(
     # Overall steps: examples, training (scaled into 1..6), logging, registering.
     total = 9
     report("building training examples", 0, total)
+    check_targets_reached(data, config.targets)
     spec = infer_attribute_spec(data, config.features)
     report_unparseable_numbers(data.con, data.sources["leads"], spec.numeric_attributes, data.report)
     snapshots = config.snapshots

@@ -9,8 +9,10 @@
   (exit code 3), not a fresh empty store;
 - a server is asked once for its experiments (few retries, short timeout) so an unreachable or
   wrong URI fails now, not after a whole training;
-- a new SQLite store is created under an exclusive lock (`FILE.lock` beside it): MLflow's table
-  creation is not safe against a second process doing the same at the same time;
+- a new SQLite store is only checked for (its folder can be created): it is created when first
+  used, under an exclusive lock (`leadq.tracking.store.prepare_store`), so a training that stops
+  on bad data leaves no empty store behind, and two trainings starting together on a new store
+  do not both create its tables;
 - a SQLite store whose folder was moved or copied still records its artifacts under the old
   folder; when the artifacts are found under the store's own `artifacts/` folder, the recorded
   locations are rewritten there (under the lock, in one transaction) and a warning says so.
@@ -24,7 +26,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from leadq.core.errors import BadInputError, ModelNotFoundError
-from leadq.tracking.store import ARTIFACTS_FOLDER, resolve_tracking_uri, sqlite_path
+from leadq.tracking.store import ARTIFACTS_FOLDER, resolve_tracking_uri, sqlite_path, store_lock
 
 KNOWN_SCHEMES = ("", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks",
                  "databricks-uc", "uc")
@@ -53,23 +55,6 @@ def _scheme(uri: str) -> str:
 def _file_store_path(uri: str) -> Path:
     parsed = urlparse(uri)
     return Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(uri)
-
-
-@contextmanager
-def store_lock(db: Path) -> Iterator[None]:
-    """An exclusive lock on `db`'s lock file, for creating or rewriting the store (no-op where
-    `fcntl` is missing)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    with open(db.with_name(db.name + ".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextmanager
@@ -130,12 +115,13 @@ def open_store(tracking_uri: str, create: bool) -> list[str]:
             f"no MLflow store at {db} (no such file); nothing is registered there. Train a model first "
             "or check --tracking-uri"
         )
-    try:
-        db.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInputError(f"--tracking-uri {tracking_uri}: cannot create {db.parent} ({exc.strerror})") from None
-    if db.parent.exists() and not db.parent.is_dir():
-        raise BadInputError(f"--tracking-uri {tracking_uri}: {db.parent} is a file, not a folder")
+    existing = next((p for p in [db.parent, *db.parent.parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise BadInputError(f"--tracking-uri {tracking_uri}: {existing} is a file, not a folder")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise BadInputError(f"--tracking-uri {tracking_uri}: cannot create the store under {existing} (not writable)")
+    if not db.is_file():
+        return []  # created when first used (`leadq.tracking.store.prepare_store`), not before the work
     with store_lock(db):
         _probe(tracking_uri)
         return relocate_artifacts(db)
