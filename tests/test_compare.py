@@ -25,11 +25,11 @@ from leadq.compare.core import (
     RULES_TUNED,
     bootstrap_sums,
     compare_scored,
-    compare_to_dir,
     selection_metrics,
     top_k_mask,
 )
 from leadq.core.html import format_cell, format_value
+from leadq.steps.compare import compare_to_dir
 from leadq.rules.scorecard import Thresholds, load_scorecard
 
 RULES = Path(__file__).resolve().parents[1] / "pipelines" / "rules" / "default.yaml"

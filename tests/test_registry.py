@@ -11,7 +11,8 @@ from leadq.features.spec import FeatureSpec
 from leadq.tracking.pyfunc import load_model_artifacts
 from leadq.tracking.registry import CHAMPION, list_versions, model_version, promote, resolve_model_uri, score_champion_on
 from leadq.tracking.store import artifact_location, client, use_tracking_uri
-from leadq.models.train import log_training, register_and_gate, train_models
+from leadq.models.train import train_models
+from leadq.tracking.training_run import log_training, register_and_gate
 
 NAME = "lead-quality"
 STRONG = FeatureSpec(include_engagement=False, numeric_attributes=["pricing_views", "noise"],

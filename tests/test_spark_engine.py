@@ -23,13 +23,9 @@ from leadq.features.examples import infer_attribute_spec  # noqa: E402
 from leadq.features.spec import FeatureSpec  # noqa: E402
 from leadq.features.engine import build_feature_table, build_features  # noqa: E402
 from leadq.data.load import load_data  # noqa: E402
-from leadq.spark.engine import (  # noqa: E402
-    build_feature_table_spark,
-    build_features_spark,
-    load_spark_frames,
-    load_spark_tables,
-    spark_session,
-)
+from leadq.spark.features import build_feature_table_spark, build_features_spark  # noqa: E402
+from leadq.spark.load import load_spark_frames, load_spark_tables  # noqa: E402
+from leadq.spark.session import spark_session  # noqa: E402
 from test_features import (  # noqa: E402  (the DuckDB tests' strategies and fixtures)
     CLOCK,
     CUT_S,

@@ -16,7 +16,7 @@ if not shutil.which("java"):
     pytest.skip("no Java runtime on PATH (the Spark engine needs Java 17+)", allow_module_level=True)
 
 from leadq.cli import app  # noqa: E402
-from leadq.spark.engine import spark_session  # noqa: E402
+from leadq.spark.session import spark_session  # noqa: E402
 
 runner = CliRunner()
 AS_OF = "2026-06-01"

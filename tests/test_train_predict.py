@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from leadq.cli import app
 from leadq.features.engine import build_features
 from leadq.data.load import load_data
-from leadq.scoring.predict import predict_to_file
+from leadq.steps.predict import predict_to_file
 from leadq.tracking.pyfunc import load_model_artifacts
 from leadq.models.reasons import feature_contributions
 

@@ -1,6 +1,7 @@
 """The `leadq` command line: parse, call one library function, print."""
 
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -17,6 +18,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@contextmanager
+def terminal_progress(description: str = "training") -> Iterator[Callable[[str, int, int], None] | None]:
+    """A rich progress bar callback when stdout is a terminal, else None (for the CLI)."""
+    import sys
+
+    if not sys.stdout.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), transient=True
+    ) as bar:
+        task = bar.add_task(description, total=1)
+
+        def update(step: str, done: int, total: int) -> None:
+            bar.update(task, description=step, completed=done, total=max(total, 1))
+
+        yield update
 
 
 def _echo_error(message: str) -> None:
@@ -174,7 +196,6 @@ def train(
 ) -> None:
     """Train the MQL/SQL models on snapshots, log the run to MLflow, register and gate."""
     from leadq.steps.train import train_from_files
-    from leadq.models.train import terminal_progress
 
     _quiet_mlflow()
     with user_errors(), terminal_progress() as progress:
@@ -243,21 +264,16 @@ def predict(
     from leadq.core.model_refs import check_model_reference
     from leadq.core.timestamps import parse_timestamp
     from leadq.data.mapping import DataMapping
-    from leadq.scoring.predict import predict_to_file
     from leadq.core.yaml_model import load_yaml_model
+    from leadq.steps.predict import predict_to_file
 
     _quiet_mlflow()
     with user_errors(), _chunk_progress() as progress:
         model = check_model_reference(model, allow_local_model)
         data_mapping = load_yaml_model(mapping, DataMapping) if mapping else None
         cutoff = parse_timestamp(as_of) if as_of is not None else None
-        if engine is Engine.spark:
-            from leadq.spark.predict import predict_to_file_spark
-
-            summary = predict_to_file_spark(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows,
-                                            spark_master)
-        else:
-            summary = predict_to_file(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows, progress)
+        summary = predict_to_file(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows, progress,
+                                  engine=engine.value, spark_master=spark_master)
     _print_report(summary.warnings)
     _print_prediction(summary)
 
@@ -360,16 +376,16 @@ def compare(
     allow_local_model: AllowLocalModelOpt = False,
 ) -> None:
     """Compare the model with the rule scorecard on the model's test window (report + MLflow run)."""
-    from leadq.compare.core import compare_to_dir, describe
+    from leadq.compare.report import describe
     from leadq.core.model_refs import check_model_reference
-    from leadq.models.train import terminal_progress
+    from leadq.steps.compare import compare_to_dir
 
     _quiet_mlflow()
     with user_errors(), terminal_progress("comparing") as progress:
         model = check_model_reference(model, allow_local_model)
         outcome = compare_to_dir(out, model, rules, config, data, tracking_uri, learned, progress=progress)
     _print_report(outcome.warnings)
-    for line in describe(outcome):
+    for line in describe(outcome.comparison, outcome.windows):
         typer.echo(line)
     typer.echo(f"report {outcome.out / 'report.html'}; run {outcome.run_id} logged to {outcome.tracking_uri}")
 
@@ -387,7 +403,8 @@ def rules_learn(
     ] = None,
 ) -> None:
     """Fit integer points (sparse logistic regression) on the training window; write a scorecard."""
-    from leadq.rules.learned import describe_learned, learn_to_file
+    from leadq.rules.learned import describe_learned
+    from leadq.steps.rules import learn_to_file
 
     with user_errors():
         learned = learn_to_file(out, data, config, target, rules)

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from leadq.core.errors import BadInputError
-from leadq.core.yaml_model import read_utf8
+from leadq.core.yaml_model import read_yaml, validate_model
 from leadq.features.spec import FeatureSpec
 from leadq.data.mapping import DataMapping
+from leadq.features.lead_table import LeadTableConfig
 
 
 class _Section(BaseModel):
@@ -152,47 +153,6 @@ class RegistryConfig(_Section):
         return name
 
 
-class LeadTableConfig(_Section):
-    """A lead-level table (a CRM export: one row per lead, a label column, no events).
-
-    Set this section to train and score on such a table instead of the three-table snapshots.
-    See `leadq.data.lead_table` for how the table is read, typed and validated.
-    """
-
-    path: str | None = Field(
-        default=None,
-        description="CSV or Parquet file; `--data FILE` overrides it. `${VAR}` and `${VAR:-default}` "
-        "are expanded from the environment.",
-    )
-    id_column: str = Field(min_length=1, description="Column that identifies a lead (unique).")
-    label_column: str = Field(
-        min_length=1, description="Binary outcome: 0/1, yes/no or true/false (any case)."
-    )
-    timestamp_column: str | None = Field(
-        default=None,
-        description="When set, the split is by time (split fractions); else stratified k-fold CV.",
-    )
-    exclude_columns: list[str] = Field(
-        default_factory=list, description="Columns never used as features (ids, sales-entered fields)."
-    )
-    missing_values: list[str] = Field(
-        default_factory=lambda: ["Select", "", "N/A"],
-        description="Cell values that mean 'missing' (compared trimmed and case-insensitively).",
-    )
-    column_types: dict[str, Literal["numeric", "categorical"]] = Field(
-        default_factory=dict,
-        description="Force a column's type; others are numeric when 99 % of their values parse.",
-    )
-    cv_folds: int = Field(default=5, ge=2, le=20, description="Stratified folds (no timestamp).")
-    count_missing: bool = Field(
-        default=True, description="Add a feature counting each lead's missing fields."
-    )
-    max_bad_fraction: float = Field(
-        default=0.01, ge=0, lt=1,
-        description="Stop when more than this share of labels is missing or unparseable.",
-    )
-
-
 class AuditConfig(_Section):
     """The leakage audit run before every training: one column that predicts the label almost
     alone stops the run unless it is listed in `allow`."""
@@ -268,58 +228,20 @@ class PipelineConfig(_Section):
         return self.split.gap_days if self.split.gap_days is not None else self.horizon_days
 
 
-_CONSTRAINT_WORDS = {
-    "greater_than": ("gt", "must be > {}"),
-    "greater_than_equal": ("ge", "must be >= {}"),
-    "less_than": ("lt", "must be < {}"),
-    "less_than_equal": ("le", "must be <= {}"),
-}
-
-
-def _describe(error: dict[str, Any]) -> str:
-    """One pydantic error as "'dotted.key': what is wrong"."""
-    key = ".".join(str(part) for part in error["loc"])
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return f"unknown key '{key}'"
-    if kind == "missing":
-        return f"missing key '{key}'"
-    if kind in _CONSTRAINT_WORDS:
-        name, words = _CONSTRAINT_WORDS[kind]
-        return f"'{key}': " + words.format(error.get("ctx", {}).get(name))
-    message = str(error["msg"]).removeprefix("Value error, ")
-    message = message[:1].lower() + message[1:]
-    return f"'{key}': {message}" if key else message
-
-
 def parse_config(raw: dict[str, Any] | None, source: str = "config") -> PipelineConfig:
     """Validate a config mapping; any problem becomes one BadInputError line naming the key."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise BadInputError(f"{source}: expected a mapping of keys to values at the top level")
-    try:
-        return PipelineConfig.model_validate(raw)
-    except ValidationError as exc:
-        errors = exc.errors()
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise BadInputError(f"{source}: {_describe(errors[0])}{more}") from None
+    return validate_model(raw, PipelineConfig, source)
 
 
 def load_config(path: str | Path | None = None) -> PipelineConfig:
     """Read a pipeline YAML file (None: all defaults) into a validated PipelineConfig."""
     if path is None:
         return PipelineConfig()
-    path = Path(path)
-    if not path.is_file():
-        raise BadInputError(f"{path}: config file not found")
-    try:
-        raw = yaml.safe_load(read_utf8(path))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise BadInputError(f"{path}: not valid YAML{where}") from None
-    return parse_config(raw, source=str(path))
+    return parse_config(read_yaml(Path(path)), source=str(path))
 
 
 def config_to_yaml(config: PipelineConfig) -> str:

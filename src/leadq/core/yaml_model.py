@@ -1,7 +1,7 @@
 """Load a YAML file into a pydantic model, with a one-line error naming the offending key."""
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -11,18 +11,35 @@ from leadq.core.errors import BadInputError
 Model = TypeVar("Model", bound=BaseModel)
 
 
+_CONSTRAINT_WORDS = {
+    "greater_than": ("gt", "must be > {}"),
+    "greater_than_equal": ("ge", "must be >= {}"),
+    "less_than": ("lt", "must be < {}"),
+    "less_than_equal": ("le", "must be <= {}"),
+}
+
+
+def describe_error(error: dict[str, Any]) -> str:
+    """One pydantic error as "'dotted.key': what is wrong" (or "unknown key 'dotted.key'")."""
+    key = ".".join(str(part) for part in error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key '{key}'"
+    if kind == "missing":
+        return f"missing key '{key}'"
+    if kind in _CONSTRAINT_WORDS:
+        name, words = _CONSTRAINT_WORDS[kind]
+        return f"'{key}': " + words.format(error.get("ctx", {}).get(name))
+    message = str(error["msg"]).removeprefix("Value error, ")
+    message = message[:1].lower() + message[1:]
+    return f"'{key}': {message}" if key else message
+
+
 def describe_validation_error(source: str, exc: ValidationError) -> str:
     """One line naming the first bad key of a pydantic error (and how many more there are)."""
-    first = exc.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    if first["type"] == "extra_forbidden":
-        text = f"{source}: unknown key '{key}'"
-    elif not first["loc"]:
-        text = f"{source}: {str(first['msg']).removeprefix('Value error, ')}"
-    else:
-        text = f"{source}: key '{key}': {first['msg']}"
-    more = len(exc.errors()) - 1
-    return text + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+    errors = exc.errors()
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return f"{source}: {describe_error(errors[0])}{more}"
 
 
 def read_utf8(path: Path) -> str:

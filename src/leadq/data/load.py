@@ -29,10 +29,24 @@ from leadq.data.attributes import numeric_sql
 from leadq.data.contract import OPTIONAL_EVENT_COLUMNS, REQUIRED_COLUMNS, TABLES
 from leadq.core.errors import BadInputError
 from leadq.core.files import find_table
+from leadq.data.integrity import exact_duplicates, id_format_hint
 from leadq.data.mapping import DataMapping
+from leadq.data.policy import (
+    NUMERIC_SHARE_FOR_NUMBER,
+    check_lead_ids,
+    check_unknown_lead_events,
+    duplicate_events_line,
+    check_leads_left,
+    event_drop_reasons,
+    future_leads_line,
+    outcome_drop_reasons,
+    report_drops,
+    report_unparseable,
+    require_columns,
+    unparseable_duration_line,
+)
 
 TIMESTAMP_TYPES = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S")
-NUMERIC_SHARE_FOR_NUMBER = 0.99
 CLASSIFY_SAMPLE_ROWS = 20_000
 
 
@@ -214,13 +228,7 @@ def _text_expr(column: str) -> str:
 def _require_columns(con, table: str, source: str, mapping: DataMapping) -> dict[str, str]:
     columns = _columns(con, f"raw_{table}")
     n_rows = con.execute(f"SELECT count(*) FROM raw_{table}").fetchall()[0][0]
-    for contract_col in REQUIRED_COLUMNS[table]:
-        source_col = mapping.source_column(table, contract_col)
-        if source_col not in columns:
-            alias = "" if source_col == contract_col else f" (mapped to '{contract_col}')"
-            raise BadInputError(
-                f"{source}: required column '{source_col}'{alias} is missing in all {n_rows} rows"
-            )
+    require_columns(columns, n_rows, table, source, mapping)
     return columns
 
 
@@ -238,25 +246,11 @@ def _parse_required(con, table: str, source: str, exprs: dict[str, str], mapping
     ).fetchall()[0]
     n_rows, bad_counts = counts[0], counts[1:]
     for contract_col, n_bad in zip(required, bad_counts):
-        _report_unparseable(source, mapping.source_column(table, contract_col), n_bad, n_rows, mapping, report)
+        report_unparseable(source, mapping.source_column(table, contract_col), n_bad, n_rows, mapping, report)
     keep = " AND ".join(f"{_quote(c)} IS NOT NULL" for c in required)
     if stage:
         con.execute(f"CREATE OR REPLACE TEMP TABLE stage_{table} AS SELECT * FROM parsed_{table} WHERE {keep}")
     return keep
-
-
-def _report_unparseable(source: str, source_col: str, n_bad: int, n_rows: int, mapping: DataMapping,
-                        report: list[str]) -> None:
-    """Fatal above the configured share of bad rows, else one report line (nothing when none)."""
-    if not n_bad:
-        return
-    share = n_bad / n_rows
-    if share > mapping.max_bad_fraction:
-        raise BadInputError(
-            f"{source}: column '{source_col}' has {n_bad} of {n_rows} rows missing or "
-            f"unparseable ({share:.1%}, limit {mapping.max_bad_fraction:.1%})"
-        )
-    report.append(f"{source}: dropped {n_bad} rows with a missing or unparseable '{source_col}'")
 
 
 def _drop_where(con, table: str, condition: str, message: str, report: list[str]) -> None:
@@ -393,31 +387,21 @@ def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, r
     counts = np.bincount(drop_reason, minlength=len(reasons) + 1)
     n_rows = len(drop_reason)
     for code, source_col in ((1, id_src), (2, ts_src), (3, type_src)):
-        _report_unparseable(src, source_col, int(counts[code]), n_rows, mapping, report)
-    if counts[4] / max(n_rows, 1) > mapping.max_bad_fraction:
-        raise BadInputError(
-            f"{src}: column '{id_src}' has {int(counts[4])} of {n_rows} events for unknown leads "
-            f"({counts[4] / n_rows:.1%}, limit {mapping.max_bad_fraction:.1%}); {_id_format_hint(con, 'parsed_events')}"
-        )
-    for code, message in (
-        (4, f"dropped {{n}} events for unknown leads (column '{id_src}')"),
-        (5, f"dropped {{n}} events before the lead's created_at (column '{ts_src}')"),
-        (6, f"dropped {{n}} events later than the run's clock {clock.isoformat()} (column '{ts_src}')"),
-        (7, f"dropped {{n}} events with a negative duration (column '{duration_src}')"),
-    ):
-        if counts[code]:
-            report.append(f"{src}: " + message.format(n=int(counts[code])))
+        report_unparseable(src, source_col, int(counts[code]), n_rows, mapping, report)
+    check_unknown_lead_events(src, id_src, int(counts[4]), n_rows, mapping,
+                              lambda: id_format_hint(con, "parsed_events"))
+    report_drops(src, event_drop_reasons(mapping, clock), dict(zip(
+        ("unknown_lead", "before_created", "after_clock", "negative_duration"), counts[4:8].tolist())), report)
     bad_duration = int(np.count_nonzero(fetched.pop("duration_unparsed") & (drop_reason == 0))) if has_duration else 0
     if bad_duration:
-        report.append(f"{src}: {bad_duration} unparseable or non-finite values in '{duration_src}' taken as missing")
+        report.append(unparseable_duration_line(src, duration_src, bad_duration))
     if counts[0] < n_rows:
         keep = drop_reason == 0
         fetched = {name: values[keep] for name, values in fetched.items()}
     repeated = exact_duplicates(fetched)
     if repeated is not None:
         fetched = {name: values[~repeated] for name, values in fetched.items()}
-        report.append(f"{src}: dropped {int(repeated.sum())} exact duplicate events (same lead, time, type, page, "
-                      "content and duration; a part file delivered twice?)")
+        report.append(duplicate_events_line(src, int(repeated.sum())))
         con.execute(
             "CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM valid_events QUALIFY row_number() OVER "
             "(PARTITION BY lead_key, ts, event_type, page, content_id, duration_s) = 1"
@@ -429,71 +413,6 @@ def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, r
         page_hash=np.asarray(fetched["page_hash"], dtype=np.uint64),
         content_hash=np.asarray(fetched["content_hash"], dtype=np.uint64),
     )
-
-
-def _mix(values: np.ndarray, salt: int) -> np.ndarray:
-    """A well-spread 64-bit hash of each value (splitmix64 finaliser)."""
-    with np.errstate(over="ignore"):
-        x = values.astype(np.uint64, copy=True) if values.dtype != np.float64 else values.view(np.uint64).copy()
-        x += np.uint64(salt)
-        x ^= x >> np.uint64(30)
-        x *= np.uint64(0xBF58476D1CE4E5B9)
-        x ^= x >> np.uint64(27)
-        x *= np.uint64(0x94D049BB133111EB)
-        x ^= x >> np.uint64(31)
-    return x
-
-
-DUPLICATE_KEY = ("lead_key", "us", "type_code", "page_hash", "content_hash", "duration_s")
-
-
-def exact_duplicates(columns: dict[str, np.ndarray]) -> np.ndarray | None:
-    """True for every event that repeats an earlier one exactly (same lead, time, type, page,
-    content and duration), None when there is none. One hash and one sort find the candidates;
-    only rows sharing a hash are compared value by value."""
-    n = len(columns["us"])
-    if n < 2:
-        return None
-    digest = np.zeros(n, dtype=np.uint64)
-    for salt, name in enumerate(DUPLICATE_KEY, start=1):
-        with np.errstate(over="ignore"):
-            digest = digest * np.uint64(0x9E3779B97F4A7C15) ^ _mix(columns[name], salt)
-    ordered = np.sort(digest)
-    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
-    if not len(repeated):
-        return None
-    rows = np.flatnonzero(np.isin(digest, repeated))
-    subset = pd.DataFrame({name: columns[name][rows] for name in DUPLICATE_KEY})
-    duplicated = subset.duplicated(keep="first").to_numpy()
-    if not duplicated.any():
-        return None
-    out = np.zeros(n, dtype=bool)
-    out[rows[duplicated]] = True
-    return out
-
-
-def _normal_id(value: str) -> str:
-    """An id without surrounding spaces, leading zeros, a trailing '.0' or case (as `NORMAL_ID_SQL`)."""
-    text = str(value).strip().lstrip("0")
-    return (text[:-2] if text.endswith(".0") else text).lower()
-
-
-NORMAL_ID_SQL = "lower(regexp_replace(ltrim(trim(lead_id), '0'), '[.]0$', ''))"
-
-
-def _id_format_hint(con, parsed: str) -> str:
-    """What the unknown ids of `parsed` (a view with `lead_id`) look like against the leads'."""
-    unknown = [row[0] for row in con.execute(
-        f"SELECT DISTINCT p.lead_id FROM {parsed} p ANTI JOIN leads l ON l.lead_id = p.lead_id "
-        "WHERE p.lead_id IS NOT NULL LIMIT 20").fetchall()]
-    for value in unknown:
-        match = con.execute(
-            f"SELECT lead_id FROM leads WHERE {NORMAL_ID_SQL} = ? LIMIT 1", [_normal_id(value)]).fetchall()
-        if match:
-            return f"ids differ in format: '{value}' here vs '{match[0][0]}' in the leads table"
-    example = con.execute("SELECT lead_id FROM leads LIMIT 1").fetchall()
-    seen = f"; lead ids look like '{example[0][0]}'" if example else "; the leads table is empty"
-    return f"e.g. '{unknown[0]}' is no lead's id{seen}" if unknown else "check the id columns"
 
 
 def _number_leads(con, query: str) -> None:
@@ -536,16 +455,11 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
         n_dup_rows = con.execute(
             "SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM leads GROUP BY lead_id HAVING n > 1)"
         ).fetchall()[0][0]
-        raise BadInputError(
-            f"{sources['leads']}: column '{id_src}' has {n_leads - n_ids} duplicate lead ids "
-            f"({int(n_dup_rows)} rows share an id)"
-        )
+        check_lead_ids(sources["leads"], id_src, n_leads, n_ids, int(n_dup_rows))
     if n_future:
-        report.append(f"{sources['leads']}: dropped {n_future} leads whose '{created_src}' is later than the "
-                      f"run's clock ({clock.isoformat()})")
+        report.append(future_leads_line(sources["leads"], created_src, n_future, clock))
         _number_leads(con, f"SELECT * EXCLUDE (lead_key) FROM leads WHERE created_at <= {clock_sql}")
-    if require_leads and n_leads == n_future:
-        raise BadInputError(f"{sources['leads']}: column '{id_src}': the leads table is empty (0 rows)")
+    check_leads_left(sources["leads"], id_src, n_leads - n_future, require_leads)
     numeric, categorical = _classify_attributes(con, attributes)
 
     events = _validate_events(con, sources["events"], mapping, clock, report)
@@ -560,12 +474,9 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
     }
     _parse_required(con, "outcomes", sources["outcomes"], exprs, mapping, report)
     src = sources["outcomes"]
-    _drop_where(con, "outcomes", "lead_id NOT IN (SELECT lead_id FROM leads)",
-                f"{src}: dropped {{n}} outcomes for unknown leads "
-                f"(column '{mapping.source_column('outcomes', 'lead_id')}')", report)
-    _drop_where(con, "outcomes", f"reached_at > {clock_sql}",
-                f"{src}: dropped {{n}} outcomes later than the run's clock {clock.isoformat()} "
-                f"(column '{reached_src}')", report)
+    reasons = outcome_drop_reasons(src, mapping, clock)
+    _drop_where(con, "outcomes", "lead_id NOT IN (SELECT lead_id FROM leads)", reasons["unknown_lead"], report)
+    _drop_where(con, "outcomes", f"reached_at > {clock_sql}", reasons["after_clock"], report)
     con.execute("CREATE OR REPLACE TABLE outcomes AS SELECT * FROM stage_outcomes")
     con.execute("DROP TABLE stage_outcomes")
     return LoadedData(con=con, sources=sources, clock=clock, events=events, report=report,

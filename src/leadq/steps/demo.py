@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from leadq.compare.core import compare_to_dir
 from leadq.config import load_config
 from leadq.steps.generate import generate_to_dir
 from leadq.steps.features import features_to_file
+from leadq.steps.compare import compare_to_dir
+from leadq.steps.predict import predict_to_file
 from leadq.steps.train import train_from_files
-from leadq.scoring.predict import predict_to_file
 from leadq.data.synth import DEFAULT_END
 
 

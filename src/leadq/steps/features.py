@@ -28,7 +28,7 @@ def features_to_file(
 ) -> tuple[int, list[str]]:
     """Build features for every open lead as of `as_of` and write them to `out`.
 
-    `engine` "spark" builds them with `leadq.spark.engine` (the same features) on the active
+    `engine` "spark" builds them with `leadq.spark.features` (the same features) on the active
     SparkSession, else one on `spark_master` (None: spark-submit's master, else local[2]).
     Returns the number of rows written and the data report (rows dropped and why).
     """
@@ -51,7 +51,9 @@ def features_to_file(
 
 def _features_to_file_spark(data_dir: Path, cutoff, out: Path, mapping: DataMapping, spec: FeatureSpec | None,
                             spark_master: str | None) -> tuple[int, list[str]]:
-    from leadq.spark.engine import build_features_spark, job_session, load_spark_tables
+    from leadq.spark.features import build_features_spark
+    from leadq.spark.session import job_session
+    from leadq.spark.load import load_spark_tables
 
     with job_session(spark_master) as spark:
         data = load_spark_tables(spark, Path(data_dir), mapping)

@@ -1,10 +1,15 @@
-"""The `rules score` step: read and validate, score open leads by a scorecard, write."""
+"""The `rules` steps: score open leads by a scorecard and write the table (`rules score`), and
+fit a learned scorecard from the training window and write its YAML (`rules learn`)."""
 
 from pathlib import Path
 
-from leadq.core.files import check_table_suffix, refuse_outputs_over_inputs, table_inputs, write_table
+from leadq.config import load_config
+from leadq.core.files import atomic_path, check_table_suffix, refuse_outputs_over_inputs, table_inputs, write_table
 from leadq.core.timestamps import future_cutoff_warning, parse_timestamp
+from leadq.features.engine import to_utc
 from leadq.data.contract import TABLES
+from leadq.rules.learned import LearnedScorecard, learn_scorecard
+from leadq.steps.train import resolve_data_dir
 from leadq.data.load import load_data
 from leadq.data.mapping import DataMapping
 from leadq.rules.scorecard import load_scorecard, score_leads
@@ -14,8 +19,6 @@ from leadq.core.yaml_model import load_yaml_model
 def default_as_of(data):
     """The latest event time in the data (the cutoff when none is given)."""
     value = data.con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
-    from leadq.features.engine import to_utc
-
     return to_utc(value) if value is not None else data.clock
 
 
@@ -42,8 +45,8 @@ def rules_score_lead_table_to_file(rules_path: Path, data_path: Path | None, out
                                    config_path: Path | None) -> int:
     """Score every lead of a lead-level table (the config's `lead_table` section) by the
     scorecard at `rules_path` and write the table to `out`; returns the number of rows."""
-    from leadq.config import load_config
-    from leadq.data.lead_table import resolve_path, score_lead_table_rules
+    from leadq.features.lead_table import resolve_path
+    from leadq.rules.lead_table import score_lead_table_rules
 
     check_table_suffix(out)
     config = load_config(config_path)
@@ -52,3 +55,34 @@ def rules_score_lead_table_to_file(rules_path: Path, data_path: Path | None, out
     table = score_lead_table_rules(config, data_path, load_scorecard(rules_path))
     write_table(table, out)
     return len(table)
+
+
+def write_scorecard(learned: LearnedScorecard, out: Path) -> Path:
+    """Write the learned scorecard YAML atomically (loadable by `leadq.rules.scorecard.load_scorecard`)."""
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(learned.to_yaml(), encoding="utf-8")
+    return out
+
+
+def learn_to_file(
+    out: Path,
+    data_dir: Path | None = None,
+    config_path: Path | None = None,
+    target: str | None = None,
+    rules_path: Path | None = None,
+    max_points: int = 30,
+) -> LearnedScorecard:
+    """The `rules learn` step: load config and data, fit the learned scorecard, write its YAML.
+
+    The reference scorecard (`rules_path`, optional) only lends its decay half-life and
+    inactivity days.
+    """
+    config = load_config(config_path)
+    folder = resolve_data_dir(data_dir, config)
+    refuse_outputs_over_inputs([out], [*table_inputs(folder, TABLES), config_path, rules_path])
+    reference = load_scorecard(rules_path) if rules_path is not None else None
+    data = load_data(folder, config.data.mapping)
+    learned = learn_scorecard(data, config, target, reference, max_points)
+    write_scorecard(learned, out)
+    return learned
