@@ -47,8 +47,8 @@ def _champion_folder(trained) -> Path:
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=trained.tracking_uri, registry_uri=trained.tracking_uri)
-    model_id = client.get_model_version_by_alias("lead-quality", "champion").model_id
-    location = client.get_logged_model(model_id).artifact_location
+    version = client.get_model_version_by_alias("lead-quality", "champion").version
+    location = client.get_model_version_download_uri("lead-quality", version)
     return Path(unquote(urlparse(location).path))
 
 
