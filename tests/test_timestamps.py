@@ -16,17 +16,25 @@ from leadq.core.timestamps import parse_timestamp
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("as_of", ["", "   ", "nan", "NaT", "03/04/2026", "2026-02-30", "tomorrow", "1e9",
-                                   "2024-13-01", "9999-01-01"])
-def test_an_unusable_as_of_is_one_line_and_keeps_the_previous_output(tmp_path, as_of):
-    data = write_contract_tables(tmp_path / "d")
-    out = tmp_path / "f.csv"
+@pytest.fixture(scope="module")
+def scored_folder(tmp_path_factory):
+    """A data folder and a features file written from it (the previous night's output)."""
+    root = tmp_path_factory.mktemp("as_of")
+    data = write_contract_tables(root / "d")
+    out = root / "f.csv"
     first = runner.invoke(app, ["features", "--data", str(data), "--as-of", "2024-03-01", "--out", str(out)])
     assert first.exit_code == 0 and len(pd.read_csv(out)) == 200
-    before = tree_state(tmp_path)
+    return root, data, out
+
+
+@pytest.mark.parametrize("as_of", ["", "   ", "nan", "NaT", "03/04/2026", "2026-02-30", "tomorrow", "1e9",
+                                   "2024-13-01", "9999-01-01"])
+def test_an_unusable_as_of_is_one_line_and_keeps_the_previous_output(scored_folder, as_of):
+    root, data, out = scored_folder
+    before = tree_state(root)
     result = runner.invoke(app, ["features", "--data", str(data), "--as-of", as_of, "--out", str(out)])
     assert_one_line_error(result, 2, "--as-of")
-    assert tree_state(tmp_path) == before
+    assert tree_state(root) == before
 
 
 def test_rules_score_refuses_an_empty_as_of_instead_of_defaulting(tmp_path):
