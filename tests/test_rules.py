@@ -20,7 +20,8 @@ def data():
     })
     events = pd.DataFrame({
         "lead_id": ["a"] * 6 + ["b"] * 2,
-        "ts": ["2024-02-29", "2024-02-29", "2024-02-29", "2024-02-29", "2024-01-01", "2024-03-01",
+        # Four distinct pricing views (identical rows would be dropped as duplicate deliveries).
+        "ts": ["2024-02-29 09:00", "2024-02-29 10:00", "2024-02-29 11:00", "2024-02-29 12:00", "2024-01-01", "2024-03-01",
                "2024-01-01", "2024-02-20"],
         "event_type": ["pricing_view"] * 4 + ["webinar_attend", "demo_request",
                                               "careers_view", "unsubscribe"],

@@ -98,6 +98,12 @@ SparkMasterOpt = Annotated[
 
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Pipeline config YAML (default: built-in).")]
+AllowLocalModelOpt = Annotated[
+    bool,
+    typer.Option("--allow-local-model",
+                 help="Allow --model to be a local folder or file: URI. Loading a model runs its code: "
+                      "only for folders you trust."),
+]
 TrackingOpt = Annotated[
     Optional[str], typer.Option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///models/mlflow.db).")
 ]
@@ -224,12 +230,14 @@ def models(
     from leadq.config import load_config
     from leadq.tracking.registry_record import versions_overview
     from leadq.tracking.registry_text import gate_notes, versions_table
-    from leadq.tracking.store import resolve_tracking_uri
+    from leadq.tracking.store_access import existing_store
 
     _quiet_mlflow()
     with user_errors():
         model_name = name or load_config(None).registry.model_name
-        overview = versions_overview(model_name, resolve_tracking_uri(tracking_uri))
+        uri, notes = existing_store(tracking_uri)
+        overview = versions_overview(model_name, uri)
+    _print_report(notes)
     if overview.empty:
         typer.echo(f"{model_name}: no versions")
         return
@@ -246,14 +254,18 @@ def promote(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Move the `champion` alias to a version by hand (recorded on the version: who and when)."""
+    from leadq.tracking.registry import resolve_version
     from leadq.tracking.registry_record import promote_by_hand
-    from leadq.tracking.store import resolve_tracking_uri
+    from leadq.tracking.store_access import existing_store
 
     _quiet_mlflow()
     with user_errors():
-        previous = promote_by_hand(name, version, resolve_tracking_uri(tracking_uri))
+        uri, notes = existing_store(tracking_uri)
+        champion = resolve_version(name, version, uri)
+        previous = promote_by_hand(name, champion, uri)
+    _print_report(notes)
     was = f" (was version {previous})" if previous else ""
-    typer.echo(f"{name}: champion is now version {version}{was}")
+    typer.echo(f"{name}: champion is now version {champion}{was}")
 
 
 @app.command()
@@ -272,17 +284,20 @@ def predict(
     out_table: Annotated[
         Optional[str], typer.Option("--out-table", help="Table for a database --out (default lead_scores; schema.name allowed).")
     ] = None,
+    allow_local_model: AllowLocalModelOpt = False,
 ) -> None:
     """Score every open lead with a registered model; write the table and a drift report."""
+    from leadq.core.model_refs import check_model_reference
+    from leadq.core.timestamps import parse_timestamp
     from leadq.data.mapping import DataMapping
-    from leadq.steps.features import parse_timestamp
     from leadq.core.yaml_model import load_yaml_model
     from leadq.steps.predict import predict_to_file
 
     _quiet_mlflow()
     with user_errors(), _chunk_progress() as progress:
+        model = check_model_reference(model, allow_local_model)
         data_mapping = load_yaml_model(mapping, DataMapping) if mapping else None
-        cutoff = parse_timestamp(as_of) if as_of else None
+        cutoff = parse_timestamp(as_of) if as_of is not None else None
         summary = predict_to_file(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows, progress,
                                   engine=engine.value, spark_master=spark_master, out_table=out_table)
     _print_report(summary.warnings)
@@ -349,16 +364,11 @@ def rules_score(
 ) -> None:
     """Score open leads by a rule scorecard as of a cutoff (or every lead of a lead-level table)."""
     if Path(data).is_file() or config is not None:
-        from leadq.config import load_config
-        from leadq.core.files import write_table
-        from leadq.rules.lead_table import score_lead_table_rules
-        from leadq.rules.scorecard import load_scorecard
+        from leadq.steps.rules import rules_score_lead_table_to_file
 
         with user_errors():
-            pipeline = load_config(config)
-            table = score_lead_table_rules(pipeline, data, load_scorecard(rules))
-            write_table(table, out)
-        typer.echo(f"{len(table):,} leads scored by {rules} written to {out}")
+            n_rows = rules_score_lead_table_to_file(rules, data, out, config)
+        typer.echo(f"{n_rows:,} leads scored by {rules} written to {out}")
         return
     from leadq.steps.rules import rules_score_to_file
 
@@ -426,13 +436,16 @@ def compare(
         Optional[Path], typer.Option("--learned", help="Learned scorecard YAML (default: fitted on the training window).")
     ] = None,
     tracking_uri: TrackingOpt = None,
+    allow_local_model: AllowLocalModelOpt = False,
 ) -> None:
     """Compare the model with the rule scorecard on the model's test window (report + MLflow run)."""
     from leadq.compare.report import describe
+    from leadq.core.model_refs import check_model_reference
     from leadq.steps.compare import compare_to_dir
 
     _quiet_mlflow()
     with user_errors(), terminal_progress("comparing") as progress:
+        model = check_model_reference(model, allow_local_model)
         outcome = compare_to_dir(out, model, rules, config, data, tracking_uri, learned, progress=progress)
     _print_report(outcome.warnings)
     for line in describe(outcome.comparison, outcome.windows):

@@ -4,7 +4,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from leadq.data.contract import OPTIONAL_EVENT_COLUMNS, REQUIRED_COLUMNS
+
 ContractTable = Literal["leads", "events", "outcomes"]
+MAPPABLE_COLUMNS = {table: (*required, *(OPTIONAL_EVENT_COLUMNS if table == "events" else ()))
+                    for table, required in REQUIRED_COLUMNS.items()}
 
 
 class TableSource(BaseModel):
@@ -43,6 +47,18 @@ class DataMapping(BaseModel):
         default=0.01, ge=0.0, le=1.0,
         description="Share of unparseable rows in a required column above which loading stops.",
     )
+
+    @model_validator(mode="after")
+    def _known_names(self) -> "DataMapping":
+        for table, columns in self.columns.items():
+            if table not in MAPPABLE_COLUMNS:
+                raise ValueError(f"columns: unknown table '{table}' (tables: {', '.join(MAPPABLE_COLUMNS)})")
+            unknown = [c for c in columns if c not in MAPPABLE_COLUMNS[table]]
+            if unknown:
+                raise ValueError(f"columns.{table}: '{unknown[0]}' is not a column of the contract's {table} "
+                                 f"table (mappable: {', '.join(MAPPABLE_COLUMNS[table])}); the key is the "
+                                 "contract's name, the value yours")
+        return self
 
     def source_column(self, table: str, contract_column: str) -> str:
         """The user's name for a contract column of `table` (the contract name when unmapped)."""

@@ -19,6 +19,8 @@ from leadq.compare.plots import save_comparison_plots
 from leadq.compare.report import report_html, yaml_dump
 from leadq.config import PipelineConfig, load_config, parse_config
 from leadq.core.errors import BadInputError
+from leadq.core.files import refuse_outputs_over_inputs, table_inputs
+from leadq.data.contract import TABLES
 from leadq.data.database import data_location, redact_url
 from leadq.data.load import load_data
 from leadq.features.engine import build_feature_table
@@ -29,6 +31,8 @@ from leadq.rules.lead_table import score_lead_table_rules
 from leadq.rules.learned import LearnedScorecard, fit_learned_scorecard, label_windows
 from leadq.rules.scorecard import Scorecard, load_scorecard, score_examples
 from leadq.tracking.comparison_run import log_comparison_run
+from leadq.tracking.store import resolve_tracking_uri
+from leadq.tracking.store_access import open_store
 from leadq.tracking.model_ref import (
     CONFIG_ARTIFACT,
     ModelRef,
@@ -43,6 +47,8 @@ DEFAULT_RULES = Path("pipelines/rules/default.yaml")
 PACKAGED_RULES = "scorecard.yaml"
 
 ProgressCallback = Callable[[str, int, int], None]
+
+COMPARE_FILES = ("report.html", "comparison.csv", "learned_scorecard.yaml")
 
 
 @dataclass
@@ -217,6 +223,8 @@ def compare_to_dir(
     report("resolving the model and its config", 0)
     scorecard = load_scorecard(rules_path if rules_path is not None else default_rules_path())
     learned_card = load_scorecard(learned_path) if learned_path is not None else None
+    tracking_uri = resolve_tracking_uri(tracking_uri)
+    store_notes = open_store(tracking_uri, create=False)  # compare reads a model: never creates a store
     model = resolve_model_ref(model_ref, tracking_uri)
     logged_doc = logged_config_doc(model)
     logged = parse_config(logged_doc, f"run {model.run_id}: {CONFIG_ARTIFACT}") if logged_doc else None
@@ -258,6 +266,9 @@ def compare_to_dir(
         windows = split.summary()
         tuning = "validation"
 
+    inputs = table_inputs(folder, TABLES) if folder is not None else []
+    refuse_outputs_over_inputs([out / name for name in COMPARE_FILES],
+                               [*inputs, rules_path, config_path, learned_path])
     report("comparing with bootstrap intervals", 4)
     comparison = compare_scored(
         scored, targets, scorecard.thresholds,
@@ -316,5 +327,5 @@ def compare_to_dir(
         out=out, comparison=comparison, model=model, scorecard=scorecard,
         learned_scorecard=learned_card, learned=learned, config=config, data_dir=folder,
         run_id=run_id, tracking_uri=model.tracking_uri, files=files, scored=scored, windows=windows,
-        warnings=warnings,
+        warnings=[*store_notes, *warnings],
     )

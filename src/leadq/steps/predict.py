@@ -16,8 +16,10 @@ from pathlib import Path
 import pandas as pd
 
 from leadq.core.errors import BadInputError
-from leadq.core.files import atomic_path, write_table
 from leadq.data.database import is_database_url, redact_url
+from leadq.core.files import check_table_suffix, refuse_outputs_over_inputs, table_inputs, write_table_with_report
+from leadq.core.timestamps import future_cutoff_warning
+from leadq.data.contract import TABLES
 from leadq.data.load import load_data
 from leadq.data.mapping import DataMapping
 from leadq.features.engine import to_utc
@@ -25,6 +27,8 @@ from leadq.scoring.lead_table import predict_lead_table
 from leadq.scoring.predict import DEFAULT_CHUNK_ROWS, OPTIONAL_COLUMN_USERS, predict_leads
 from leadq.scoring.sink import parse_sink, write_scores
 from leadq.tracking.model_ref import resolve_model_ref
+from leadq.tracking.store import resolve_tracking_uri
+from leadq.tracking.store_access import open_store
 
 ENGINES = ("duckdb", "spark")
 
@@ -74,13 +78,16 @@ def predict_to_file(
     sink = parse_sink(out, out_table) if is_database_url(out) or out_table else None
     if sink is None:
         out = Path(out)
-        if out.suffix.lower() not in (".csv", ".parquet"):
-            raise BadInputError(f"{out}: output must end in .csv or .parquet")
+        check_table_suffix(out)
+        inputs = [] if is_database_url(data_dir) else table_inputs(data_dir, TABLES)
+        refuse_outputs_over_inputs([out, report_path_for(out)], inputs)
     if engine not in ENGINES:
         raise BadInputError(f"--engine: unknown engine '{engine}' (one of {', '.join(ENGINES)})")
     if engine == "spark" and (sink is not None or is_database_url(data_dir)):
         raise BadInputError(f"{redact_url(data_dir if sink is None else out)}: --engine spark reads and writes "
                             "files; use --engine duckdb for a database source or output")
+    tracking_uri = resolve_tracking_uri(tracking_uri)
+    store_notes = open_store(tracking_uri, create=False)  # a read: never creates a store
     model = resolve_model_ref(model_ref, tracking_uri)
     if Path(data_dir).is_file():  # a lead-level table, scored by a model trained on one
         if sink is not None:
@@ -97,21 +104,22 @@ def predict_to_file(
     else:
         mapping = mapping or DataMapping()
         data = load_data(data_dir, mapping, clock=clock, require_leads=False)
+        if as_of is not None:
+            data.report.extend(future_cutoff_warning(to_utc(as_of), data.clock))
         raw_columns = set(data.con.execute("SELECT * FROM raw_events LIMIT 0").df().columns)
         present = {c for c in OPTIONAL_COLUMN_USERS if mapping.source_column("events", c) in raw_columns}
         scored, report, warnings = predict_leads(
             data, model, as_of, chunk_rows, progress, present_event_columns=present,
         )
         data_report = list(data.report)
+    data_report = [*store_notes, *data_report]
     report["data_report"] = data_report
     if sink is not None:
         write_scores(sink, scored, report)
         out, report_path = sink.label, sink.report_label
     else:
         report_path = report_path_for(out)
-        write_table(scored, out)
-        with atomic_path(report_path) as tmp:
-            tmp.write_text(json.dumps(report, indent=2, default=float))
+        write_table_with_report(scored, out, json.dumps(report, indent=2, default=float), report_path)
     p_columns = [c for c in scored.columns if c.startswith("p_")]
     last = p_columns[-1] if p_columns else None
     candidates = scored[scored[last].notna()] if last else scored

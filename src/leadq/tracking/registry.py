@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from leadq.core.errors import BadInputError, ModelNotFoundError
+from leadq.core.model_refs import check_model_name, check_version_or_alias
 from leadq.models.metrics import binary_metrics, lower_is_better
 from leadq.tracking.store import client
 
@@ -225,12 +226,21 @@ def run_gate(
     return decision
 
 
+def resolve_version(name: str, version_or_alias: str, tracking_uri: str) -> str:
+    """The version number a number or an alias (`challenger`) names; one-line errors for a bad
+    name or reference (exit 2) or a missing one (exit 3, listing what exists)."""
+    check_model_name(name)
+    ref = check_version_or_alias(str(version_or_alias))
+    return str(model_version(name, ref, tracking_uri).version)
+
+
 def promote(name: str, version: str, tracking_uri: str) -> str | None:
-    """Make `version` the champion (explicit override of the gate); returns the previous one."""
-    model_version(name, str(version), tracking_uri)
+    """Make `version` (a number, or an alias such as `challenger`: the version it points to) the
+    champion, an explicit override of the gate; returns the previous champion."""
+    resolved = resolve_version(name, version, tracking_uri)
     previous = _aliases(name, tracking_uri).get(CHAMPION)
     previous = None if previous is None else str(previous)
-    client(tracking_uri).set_registered_model_alias(name, CHAMPION, str(version))
+    client(tracking_uri).set_registered_model_alias(name, CHAMPION, resolved)
     return previous
 
 
@@ -238,6 +248,7 @@ def list_versions(name: str, tracking_uri: str) -> pd.DataFrame:
     """One row per version: version, aliases, created_at (UTC), run_id, the version's tags
     (`tags`), the run's `leadq.*` tags (`run_tags`) and the run's test metrics
     (`test_roc_auc_*`, `test_pr_auc_*`, `test_log_loss_*`)."""
+    check_model_name(name, "--name")
     _require_model(name, tracking_uri)
     mlflow_client = client(tracking_uri)
     aliases = _aliases(name, tracking_uri)
