@@ -1,7 +1,7 @@
 """`--engine spark` gives the in-process results: the same features file and the same scores.
 
-One local SparkSession serves the module; the commands find it active and reuse it (as they
-would reuse spark-submit's), so the JVM starts once.
+The session-scoped `spark` fixture (tests/conftest.py) is active when the commands run; they
+find it and reuse it (as they would reuse spark-submit's), so the JVM starts once per run.
 """
 
 import shutil
@@ -16,22 +16,10 @@ if not shutil.which("java"):
     pytest.skip("no Java runtime on PATH (the Spark engine needs Java 17+)", allow_module_level=True)
 
 from leadq.cli import app  # noqa: E402
-from leadq.spark_engine import spark_session  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains the shared model and starts Spark
 runner = CliRunner()
 AS_OF = "2026-06-01"
-
-
-@pytest.fixture(scope="module")
-def spark():
-    session = spark_session(
-        master="local[2]", app_name="leadq-predict-tests", shuffle_partitions=1,
-        conf={"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
-              "spark.sql.adaptive.enabled": "false"},
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 def _run(args):
