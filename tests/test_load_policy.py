@@ -53,9 +53,13 @@ def assert_fatal(result, out, *needles):
 def test_clean_data_writes_features(tmp_path):
     result, out = run_features(write_tables(tmp_path / "d"), tmp_path)
     assert result.exit_code == 0, result.output
-    table = pd.read_csv(out)
-    assert len(table) == 200 and "pricing_view_30d" in table.columns
-    assert "warning" not in result.stderr
+    table = pd.read_csv(out).set_index("lead_id")
+    assert len(table) == 200 and "warning" not in result.stderr
+    # lead Lk has events k, k + 200, ..., k + 800: five, all page views (k even) or pricing views (k odd)
+    assert (table["events_all"] == 5).all() and (table["time_on_site_s_sum"] == 150).all()
+    assert table.loc["L0", "page_view_all"] == 5 and table.loc["L0", "pricing_view_all"] == 0
+    assert table.loc["L1", "pricing_view_all"] == 5 and table.loc["L1", "time_on_pricing_view_s_sum"] == 150
+    assert table.loc["L7", "industry"] == "saas" and table.loc["L8", "industry"] == "retail"
 
 
 def test_missing_table_is_fatal(tmp_path):

@@ -34,7 +34,7 @@ CUTOFF = START + pd.Timedelta(seconds=CUT_S)
 MID = START + pd.Timedelta(seconds=MID_S)
 Q_CREATED_S = 3 * DAY
 TYPES = [*CANONICAL_EVENT_TYPES, "custom_thing"]
-DRAWN_EXAMPLES = {"in_process": 20, "sql": 10, "spark": 0}  # Spark: the boundary examples only
+DRAWN_EXAMPLES = {"in_process": 15, "sql": 4, "spark": 0}  # Spark: the boundary examples only
 
 LEADS = pd.DataFrame({"lead_id": ["p", "q"],
                       "created_at": [START, START + pd.Timedelta(seconds=Q_CREATED_S)],
