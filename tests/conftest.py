@@ -13,8 +13,14 @@ from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+from hypothesis import Phase, settings  # noqa: E402
 
 from leadq.config import parse_config  # noqa: E402
+
+# For mutation runs (tools/mutation_score.py): the same examples every run and no shrinking, since
+# a killed mutant needs one failing example, not the smallest.
+settings.register_profile("mutation", derandomize=True, database=None,
+                          phases=(Phase.explicit, Phase.reuse, Phase.generate))
 
 SMALL_CONFIG = {
     "snapshots": {"leads_per_cutoff": 500},

@@ -128,9 +128,9 @@ def with_hypothesis(engine, check) -> None:
     for boundary in BOUNDARY_EXAMPLES:
         test = example(**boundary)(test)
     drawn = DRAWN_EXAMPLES[engine.name]
-    phases = tuple(Phase) if drawn else (Phase.explicit,)
-    settings(max_examples=max(drawn, 1), phases=phases, deadline=None, database=None,
-             suppress_health_check=[HealthCheck.too_slow])(test)(engine)
+    only_explicit = {} if drawn else {"phases": (Phase.explicit,)}
+    settings(max_examples=max(drawn, 1), deadline=None, database=None,
+             suppress_health_check=[HealthCheck.too_slow], **only_explicit)(test)(engine)
 
 
 def _worlds(past, future, outcomes, extra) -> dict[str, tuple]:

@@ -41,10 +41,10 @@ def _examples(n_leads: int = 150, n_cutoffs: int = 30, seed: int = 1) -> pd.Data
     return pd.concat(frames, ignore_index=True)
 
 
-def _config(spec: FeatureSpec, margin: float = 0.001) -> PipelineConfig:
+def _config(spec: FeatureSpec, margin: float = 0.001, name: str = NAME) -> PipelineConfig:
     return PipelineConfig(features=spec, candidates={
         "hist_gradient_boosting": {"enabled": False}, "importance_rows": 200,
-    }, registry={"margin": margin})
+    }, registry={"margin": margin, "model_name": name})
 
 
 @pytest.fixture(scope="module")
@@ -262,3 +262,51 @@ def test_the_cross_validated_gate_compares_logged_metrics_on_the_same_data(hand_
     assert champion() == v7 == "7"
     tags = client(uri).get_run(run_id).data.tags
     assert tags["leadq.gate.promoted"] == "True" and tags["leadq.registered_version"] == v7
+
+
+@pytest.fixture(scope="module")
+def small_logged(tmp_path_factory):
+    """A weak and a strong model trained on tiny examples and logged as scoring models (no plots)."""
+    from leadq.pyfunc_model import log_scoring_model
+
+    root = tmp_path_factory.mktemp("small-gate")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    examples = _examples(n_leads=60, n_cutoffs=30)
+    experiment = ensure_experiment("gate-time-split", uri)
+    logged = {}
+    for label, spec in (("weak", WEAK), ("strong", STRONG)):
+        result = train_models(examples, spec, _config(spec))
+        with use_tracking_uri(uri), mlflow.start_run(experiment_id=experiment) as run:
+            info = log_scoring_model(result.models(), result.spec, result.thresholds(), result.reference, {},
+                                     result.test_examples, root / label)
+        logged[label] = (result, run.info.run_id, info.model_uri)
+    return uri, logged
+
+
+def test_time_split_gate_scores_the_champion_on_the_challengers_test_window(small_logged):
+    uri, logged = small_logged
+    name = "time-split-gate"
+
+    def register(label, margin=0.001):
+        result, run_id, model_uri = logged[label]
+        return register_and_gate(result, _config(result.spec, margin, name), run_id, model_uri, uri)
+
+    weak_loss = logged["weak"][0].targets["sql"].test["log_loss"]
+    strong_loss = logged["strong"][0].targets["sql"].test["log_loss"]
+    v1, first = register("weak")
+    assert first.promoted and first.champion_version is None
+    v2, better = register("strong")
+    # the champion (weak) scored on the strong model's test window: its own test examples
+    assert better.promoted and better.champion_version == v1 and better.challenger_value == strong_loss
+    assert better.champion_value == pytest.approx(weak_loss, rel=1e-9)  # both test windows are the same here
+    assert better.champion_value - better.challenger_value > 0.05
+    v3, worse = register("weak")
+    assert not worse.promoted and worse.champion_value == pytest.approx(strong_loss, rel=1e-9)
+    v4, same = register("strong", margin=0.01)
+    assert not same.promoted and same.challenger_value == pytest.approx(same.champion_value, abs=1e-12)
+    mlflow_client = client(uri)
+    assert str(mlflow_client.get_model_version_by_alias(name, CHAMPION).version) == v2 == "2"
+    assert str(mlflow_client.get_model_version_by_alias(name, "challenger").version) == v4 == "4"
+    tags = mlflow_client.get_run(logged["weak"][1]).data.tags
+    assert tags["leadq.gate.promoted"] == "False" and tags["leadq.gate.metric"] == "test_log_loss_sql"
+    assert tags["leadq.registered_version"] == v3
