@@ -11,11 +11,17 @@ out). mutmut keeps its results in each copy, so a second run only re-tests what 
     python tools/mutation_score.py rules audit        # some of them
     python tools/mutation_score.py --report           # print the last results, run nothing
     python tools/mutation_score.py --survivors rules  # also list the surviving mutants
+    python tools/mutation_score.py --tests-from f7bf252   # the score of an older revision's tests
 
 Shared mutmut settings (the copied files, `-m "not slow"`, the `mutation` hypothesis profile
 without shrinking) live in pyproject.toml's `[tool.mutmut]`; this script adds the module
 (`only_mutate`), its tests (`pytest_add_cli_args_test_selection`) and, for modules where only
-part is core (routing in predict, the registry gate), the functions to mutate.
+part is core (routing in predict, the registry gate), the functions to mutate. mutmut's log of
+each run is `mutants/by-module/<module>/mutmut.log`.
+
+`--tests-from REV` measures the tests of another revision against today's code (the "before"
+figure): the module's test files that exist at REV, in `mutants/by-module@REV/`; tests there
+that use a fixture which trains a model or starts Spark are left out as `slow`, as today's are.
 """
 
 import argparse
@@ -30,8 +36,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WORK = ROOT / "mutants" / "by-module"
 COPIED = ["src", "tests", "benchmarks", "pipelines"]
+HEAVY_FIXTURES = ("trained", "store", "compared", "small", "spark", "generated_dir")
+BASELINE_HOOKS = f"""
+
+# --- added by tools/mutation_score.py to this scratch copy of older tests -----------------------
+import hypothesis as _hypothesis  # noqa: E402
+
+_hypothesis.settings.register_profile("mutation", derandomize=True, database=None, phases=(
+    _hypothesis.Phase.explicit, _hypothesis.Phase.reuse, _hypothesis.Phase.generate))
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if set({HEAVY_FIXTURES!r}) & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+"""
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 SURVIVED = {"survived", "no tests"}
 
@@ -86,13 +106,32 @@ def _toml_list(values: list[str]) -> str:
     return "[" + ", ".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "]"
 
 
-def prepare_copy(name: str, module: Module) -> Path:
-    """The module's working copy, refreshed from the project, with its own [tool.mutmut]."""
-    work = WORK / name
+def work_dir(name: str, tests_from: str | None) -> Path:
+    """Where a module's copy lives: `mutants/by-module[@REV]/<module>`."""
+    return ROOT / "mutants" / ("by-module" + (f"@{tests_from}" if tests_from else "")) / name
+
+
+def _tests_at(revision: str, destination: Path) -> None:
+    """`tests/` as of a git revision, with the baseline hooks appended to its conftest."""
+    shutil.rmtree(destination / "tests", ignore_errors=True)
+    archive = subprocess.run(["git", "archive", revision, "tests"], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(destination)], input=archive.stdout, check=True)
+    conftest = destination / "tests" / "conftest.py"
+    conftest.write_text(conftest.read_text() + BASELINE_HOOKS)
+
+
+def prepare_copy(name: str, module: Module, tests_from: str | None = None) -> tuple[Path, list[str]]:
+    """The module's working copy, refreshed from the project (its tests from `tests_from` when
+    given), with its own [tool.mutmut]; and the module's test files found there."""
+    work = work_dir(name, tests_from)
     work.mkdir(parents=True, exist_ok=True)
     for folder in COPIED:
+        if folder == "tests" and tests_from:
+            _tests_at(tests_from, work)
+            continue
         shutil.copytree(ROOT / folder, work / folder, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis"))
+    tests = [t for t in module.tests if (work / t).exists()]
     shared = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
     text = re.sub(r"\n\[tool\.mutmut\]\n(?:(?!\n\[).)*", "\n", (ROOT / "pyproject.toml").read_text(), flags=re.S)
     text += "\n[tool.mutmut]\n"
@@ -100,9 +139,9 @@ def prepare_copy(name: str, module: Module) -> Path:
     text += f"also_copy = {_toml_list(shared.get('also_copy', []))}\n"
     text += f"pytest_add_cli_args = {_toml_list(shared.get('pytest_add_cli_args', []))}\n"
     text += f"only_mutate = {_toml_list([module.path])}\n"
-    text += f"pytest_add_cli_args_test_selection = {_toml_list(module.tests)}\n"
+    text += f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
     (work / "pyproject.toml").write_text(text)
-    return work
+    return work, tests
 
 
 def _environment() -> dict[str, str]:
@@ -111,18 +150,22 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def run_module(name: str, module: Module, children: int) -> None:
-    """mutmut on one module in its copy, at low priority."""
-    work = prepare_copy(name, module)
+def run_module(name: str, module: Module, children: int, tests_from: str | None = None) -> None:
+    """mutmut on one module in its copy, at low priority (its output in the copy's mutmut.log)."""
+    work, tests = prepare_copy(name, module, tests_from)
+    if not tests:
+        print(f"== {name}: no test files of it at {tests_from}", flush=True)
+        return
     patterns = module.mutant_patterns() if module.functions else []
     command = ["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", str(children), *patterns]
-    print(f"== {name}: {' '.join(command[3:])}", flush=True)
-    subprocess.run(command, cwd=work, env=_environment(), check=False)
+    print(f"== {name}: {' '.join(tests)}", flush=True)
+    with open(work / "mutmut.log", "w") as log:
+        subprocess.run(command, cwd=work, env=_environment(), stdout=log, stderr=subprocess.STDOUT, check=False)
 
 
-def results(name: str, module: Module) -> dict[str, str]:
+def results(name: str, module: Module, tests_from: str | None = None) -> dict[str, str]:
     """Status of each of the module's mutants in its copy (empty when it never ran)."""
-    work = WORK / name
+    work = work_dir(name, tests_from)
     if not (work / "mutants").exists():
         return {}
     done = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=work,
@@ -132,12 +175,13 @@ def results(name: str, module: Module) -> dict[str, str]:
     return {k: v for k, v in statuses.items() if any(fnmatch.fnmatch(k, p) for p in patterns)}
 
 
-def report(names: list[str], show_survivors: bool) -> None:
+def report(names: list[str], show_survivors: bool, tests_from: str | None = None) -> None:
     """One line per module: killed, survived, equivalent, not run, score; survivors on request."""
     equivalent = equivalent_mutants()
+    print(f"tests from {tests_from or 'the working tree'}; equivalent mutants from tests/README.md")
     print(f"{'module':<16} {'killed':>7} {'survived':>9} {'equivalent':>11} {'not run':>8} {'total':>6} {'score':>7}")
     for name in names:
-        statuses = results(name, CORE[name])
+        statuses = results(name, CORE[name], tests_from)
         excluded = {k for k in statuses if k in equivalent}
         counted = {k: v for k, v in statuses.items() if k not in excluded}
         killed = sum(v in KILLED for v in counted.values())
@@ -158,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--report", action="store_true", help="print the last results without running")
     parser.add_argument("--survivors", action="store_true", help="list the surviving mutants")
     parser.add_argument("--children", type=int, default=1, help="parallel mutmut workers (default 1)")
+    parser.add_argument("--tests-from", metavar="REV", help="measure the tests of git revision REV instead")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in CORE]
     if unknown:
@@ -165,8 +210,8 @@ def main(argv: list[str] | None = None) -> None:
     names = args.modules or list(CORE)
     if not args.report:
         for name in names:
-            run_module(name, CORE[name], args.children)
-    report(names, args.survivors)
+            run_module(name, CORE[name], args.children, args.tests_from)
+    report(names, args.survivors, args.tests_from)
 
 
 if __name__ == "__main__":
