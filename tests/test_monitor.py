@@ -143,7 +143,7 @@ def test_report_is_self_contained(store):
 
 def test_drift_over_the_limit_for_n_runs_exits_with_the_retrain_code(store, tmp_path):
     root, uri, _ = store
-    for exit_on_retrain, code in ((True, 6), (False, 0)):
+    for exit_on_retrain, code in ((True, 7), (False, 0)):
         config = tmp_path / f"monitor_{exit_on_retrain}.yaml"
         config.write_text(yaml.safe_dump({"monitor": {"psi_limit": 1e-6, "psi_runs": 2, "bootstrap_resamples": 50,
                                                       "retrain_exit_code": exit_on_retrain}}))

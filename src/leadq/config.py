@@ -5,12 +5,13 @@ every default out), not by code edits. `load_config` turns any validation proble
 `BadInputError` that names the offending key.
 """
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from leadq.core.errors import BadInputError
 from leadq.core.yaml_model import read_yaml, validate_model
@@ -26,7 +27,7 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where the three tables live and how their columns map onto the contract."""
 
-    dir: str = Field(default="data/demo", description="Folder with leads, events and outcomes.")
+    dir: str = Field(default="data/demo", description="Folder with leads, events and outcomes, or a database URL.")
     mapping: DataMapping = Field(default_factory=DataMapping)
 
 
@@ -124,10 +125,17 @@ class CandidatesConfig(_Section):
         return self
 
 
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+TARGET_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
 class RegistryConfig(_Section):
     """The registered model and the quality gate that decides who is champion."""
 
-    model_name: str = Field(default="lead-quality", min_length=1)
+    model_name: str = Field(
+        default="lead-quality", min_length=1,
+        description="Letters, digits, '.', '_' and '-' (MLflow refuses '/' and ':'; '@' separates an alias).",
+    )
     promotion_metric: str = Field(
         default="test_log_loss_sql",
         pattern=r"^test_[a-z_]+_[a-z0-9]+$",
@@ -136,6 +144,13 @@ class RegistryConfig(_Section):
     margin: float = Field(
         default=0.001, ge=0, description="How much better the challenger must be to take over."
     )
+
+    @field_validator("model_name")
+    @classmethod
+    def _registrable(cls, name: str) -> str:
+        if not MODEL_NAME_PATTERN.match(name) or ".." in name:
+            raise ValueError(f"{name!r} cannot be a registered model name (use letters, digits, '.', '_', '-')")
+        return name
 
 
 class MonitorConfig(_Section):
@@ -159,7 +174,7 @@ class MonitorConfig(_Section):
         "pool's lead ages and recency drift by themselves as it grows old.",
     )
     retrain_exit_code: bool = Field(
-        default=True, description="Exit with code 6 when a model version's verdict is retrain (false: 0)."
+        default=True, description="Exit with code 7 when a model version's verdict is retrain (false: 0)."
     )
 
 
@@ -214,6 +229,10 @@ class PipelineConfig(_Section):
     def _check_cross_fields(self) -> "PipelineConfig":
         if len(set(self.targets)) != len(self.targets):
             raise ValueError("targets repeat")
+        bad = [t for t in self.targets if not TARGET_PATTERN.match(t)]
+        if bad:
+            raise ValueError(f"target {bad[0]!r} is not a stage name (lower-case letters, digits and '_', "
+                             "starting with a letter)")
         if self.split.gap_days is not None and self.split.gap_days < self.horizon_days:
             raise ValueError(
                 f"split.gap_days ({self.split.gap_days}) must be >= horizon_days "
@@ -252,5 +271,10 @@ def load_config(path: str | Path | None = None) -> PipelineConfig:
 
 
 def config_to_yaml(config: PipelineConfig) -> str:
-    """The fully resolved config as YAML (logged with each run)."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    """The fully resolved config as YAML (logged with each run); a database URL in `data.dir`
+    loses its password."""
+    from leadq.data.database import redact_url
+
+    raw = config.model_dump(mode="json")
+    raw["data"]["dir"] = redact_url(raw["data"]["dir"])
+    return yaml.safe_dump(raw, sort_keys=False)

@@ -42,15 +42,26 @@ def describe_validation_error(source: str, exc: ValidationError) -> str:
     return f"{source}: {describe_error(errors[0])}{more}"
 
 
+def read_utf8(path: Path) -> str:
+    """The text of a UTF-8 file; other bytes, or a folder, are a one-line error naming the file."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise BadInputError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at line {line}); "
+                            "save it as UTF-8") from None
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot be read ({exc.strerror})") from None
+
+
 def read_yaml(path: Path) -> dict:
     """The mapping stored in a YAML file; a missing file or bad YAML is a one-line error."""
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"{path}: file not found")
     try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError:
-        raise BadInputError(f"{path}: not UTF-8 text (save the YAML file as UTF-8)") from None
+        content = yaml.safe_load(read_utf8(path)) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -17,20 +17,27 @@ their leads and judged in one parallel scan whose result is fetched straight int
 rules for the occasional SQL query.
 """
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from leadq.data.attributes import numeric_sql
 from leadq.data.contract import OPTIONAL_EVENT_COLUMNS, REQUIRED_COLUMNS, TABLES
+from leadq.data.database import is_database_url, read_database_tables
 from leadq.core.errors import BadInputError
 from leadq.core.files import find_table
+from leadq.data.integrity import exact_duplicates, id_format_hint
 from leadq.data.mapping import DataMapping
 from leadq.data.policy import (
     NUMERIC_SHARE_FOR_NUMBER,
     check_lead_ids,
+    check_unknown_lead_events,
+    duplicate_events_line,
     check_leads_left,
     event_drop_reasons,
     future_leads_line,
@@ -77,13 +84,15 @@ class LoadedData:
     report: list[str] = field(default_factory=list)
     numeric_attributes: list[str] = field(default_factory=list)
     categorical_attributes: list[str] = field(default_factory=list)
+    max_bad_fraction: float = 0.01
 
     def frame(self, table: str) -> pd.DataFrame:
         """One validated table as a pandas DataFrame, with the contract's columns."""
         if table == "events":
             sql = "SELECT l.lead_id, e.* EXCLUDE (lead_key) FROM events e JOIN leads l USING (lead_key)"
         elif table == "leads":
-            sql = "SELECT * EXCLUDE (lead_key) FROM leads"
+            numbers = ", ".join(f"{numeric_sql(c)} AS {_quote(c)}" for c in self.numeric_attributes)
+            sql = f"SELECT * EXCLUDE (lead_key) {f'REPLACE ({numbers})' if numbers else ''} FROM leads"
         else:
             sql = f"SELECT * FROM {table}"
         return self.con.execute(sql).df()
@@ -131,55 +140,79 @@ def connect(memory_limit: str | None = None, threads: int | None = None) -> duck
     con.execute("SET TimeZone='UTC'")
     con.execute("SET preserve_insertion_order=false")
     if memory_limit:
-        con.execute(f"SET memory_limit='{memory_limit}'")
+        if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]?i?B", str(memory_limit).strip()):
+            raise BadInputError(f"memory limit '{memory_limit}' is not a size such as 4GB or 512MiB")
+        con.execute(f"SET memory_limit='{str(memory_limit).strip()}'")
     if threads:
         con.execute(f"SET threads={int(threads)}")
     return con
 
 
 def load_data(
-    data_dir: Path,
+    data_dir: Path | str,
     mapping: DataMapping | None = None,
     clock: pd.Timestamp | None = None,
     require_leads: bool = True,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> LoadedData:
-    """Read `leads`, `events` and `outcomes` from `data_dir` and validate them."""
+    """Read `leads`, `events` and `outcomes` from `data_dir` and validate them.
+
+    `data_dir` is a folder or a database URL (`leadq.data.database`); either way the tables
+    named by the mapping's `tables:` section are judged by the same policy."""
+    mapping = mapping or DataMapping()
+    if is_database_url(data_dir):
+        tables, sources = read_database_tables(data_dir, mapping, TABLES)
+        return load_frames(*(tables[t] for t in TABLES), mapping, clock, require_leads, con, sources=sources)
     con = con or connect()
     sources = {}
     for table in TABLES:
-        files, fmt = find_table(Path(data_dir), table)
+        files, fmt = find_table(Path(data_dir), folder_table_name(mapping, table, data_dir))
         paths = [str(p) for p in files]
-        # Parquet is scanned again cheaply when needed; CSV is parsed once.
-        if fmt == "parquet":
-            relation, kind = f"read_parquet({paths!r}, union_by_name=true)", "VIEW"
-        else:
-            relation = f"read_csv({paths!r}, header=true, all_varchar=true, union_by_name=true)"
-            kind = "TEMP TABLE"
+        # Parquet is scanned again cheaply when needed; CSV is parsed once. File names reach
+        # DuckDB through its relation API (as values, never pasted into SQL text).
+        kind = "VIEW" if fmt == "parquet" else "TEMP TABLE"
         try:
-            con.execute(f"CREATE OR REPLACE {kind} raw_{table} AS SELECT * FROM {relation}")
+            if fmt == "parquet":
+                relation = con.read_parquet(paths, union_by_name=True)
+            else:
+                relation = con.read_csv(paths, header=True, all_varchar=True, union_by_name=True)
+            relation.create_view(f"files_{table}", replace=True)
+            con.execute(f"CREATE OR REPLACE {kind} raw_{table} AS SELECT * FROM files_{table}")
             con.execute(f"SELECT * FROM raw_{table} LIMIT 0")
         except duckdb.Error as exc:
             raise BadInputError(f"{paths[0]}: cannot be read as {fmt} ({str(exc).splitlines()[0]})") from None
         sources[table] = paths[0] if len(paths) == 1 else f"{files[0].parent}/"
-    return _validate(con, sources, mapping or DataMapping(), clock, require_leads)
+    return _validate(con, sources, mapping, clock, require_leads)
+
+
+def folder_table_name(mapping: DataMapping, table: str, data_dir) -> str:
+    """The file or folder name of contract table `table` in a data folder (the mapping's
+    `tables:` name, else the contract's); a `query:` needs a database."""
+    source = mapping.table_source(table)
+    if source.query is not None:
+        raise BadInputError(f"{data_dir}: the mapping gives a query for '{table}'; queries need a "
+                            "database source (postgresql://... or duckdb:///...)")
+    return source.table
 
 
 def load_frames(
-    leads: pd.DataFrame,
-    events: pd.DataFrame,
-    outcomes: pd.DataFrame,
+    leads: pd.DataFrame | pa.Table,
+    events: pd.DataFrame | pa.Table,
+    outcomes: pd.DataFrame | pa.Table,
     mapping: DataMapping | None = None,
     clock: pd.Timestamp | None = None,
     require_leads: bool = True,
     con: duckdb.DuckDBPyConnection | None = None,
+    sources: dict[str, str] | None = None,
 ) -> LoadedData:
-    """Validate in-memory tables exactly as `load_data` validates files."""
+    """Validate in-memory tables (pandas or Arrow) exactly as `load_data` validates files.
+
+    `sources` names each table in messages and fingerprints (default `<leads frame>`, ...)."""
     con = con or connect()
     for table, frame in (("leads", leads), ("events", events), ("outcomes", outcomes)):
         con.register(f"frame_{table}", frame)
         con.execute(f"CREATE OR REPLACE VIEW raw_{table} AS SELECT * FROM frame_{table}")
-    sources = {t: f"<{t} frame>" for t in TABLES}
+    sources = sources or {t: f"<{t} frame>" for t in TABLES}
     return _validate(con, sources, mapping or DataMapping(), clock, require_leads)
 
 
@@ -196,10 +229,14 @@ def _literal(value: str) -> str:
 
 
 def _timestamp_expr(column: str, column_type: str) -> str:
+    """The column as TIMESTAMPTZ; unparseable text and infinite timestamps (PostgreSQL exports
+    `-infinity`) are NULL, i.e. unparseable under the policy."""
     col = _quote(column)
     if column_type.upper() in TIMESTAMP_TYPES or column_type.upper().startswith("TIMESTAMP"):
-        return f"CAST({col} AS TIMESTAMPTZ)"
-    return f"TRY_CAST(trim(CAST({col} AS VARCHAR)) AS TIMESTAMPTZ)"
+        value = f"CAST({col} AS TIMESTAMPTZ)"
+    else:
+        value = f"TRY_CAST(trim(CAST({col} AS VARCHAR)) AS TIMESTAMPTZ)"
+    return f"CASE WHEN isfinite({value}) THEN {value} END"
 
 
 def _text_expr(column: str) -> str:
@@ -247,7 +284,8 @@ def _drop_where(con, table: str, condition: str, message: str, report: list[str]
 
 def _classify_attributes(con, attributes: list[str]) -> tuple[list[str], list[str]]:
     """Split the attribute columns of `leads` into numeric and categorical by what their values
-    parse as; text columns of numbers become DOUBLE."""
+    parse as. Columns keep their stored values: readers apply a type with
+    `leadq.data.attributes` (a model applies the types recorded in its spec)."""
     types = _columns(con, "leads")
     numeric, categorical, text = [], [], []
     for name in attributes:
@@ -266,7 +304,7 @@ def _classify_attributes(con, attributes: list[str]) -> tuple[list[str], list[st
         return f"nullif(trim({_quote(name)}), '')"
 
     def filled_and_parsed(names: list[str], limit: str = "") -> dict[str, tuple[int, int]]:
-        row = con.execute("SELECT " + ", ".join(f"count({filled(n)}), count(TRY_CAST({filled(n)} AS DOUBLE))"
+        row = con.execute("SELECT " + ", ".join(f"count({filled(n)}), count({numeric_sql(n)})"
                                                 for n in names) + f" FROM (SELECT * FROM leads {limit})").fetchall()[0]
         return {name: (row[2 * i], row[2 * i + 1]) for i, name in enumerate(names)}
 
@@ -280,7 +318,6 @@ def _classify_attributes(con, attributes: list[str]) -> tuple[list[str], list[st
             counts.update(filled_and_parsed(undecided))
     for name, (n_filled, n_parsed) in counts.items():
         if n_filled and n_parsed / n_filled >= NUMERIC_SHARE_FOR_NUMBER:
-            con.execute(f"ALTER TABLE leads ALTER {_quote(name)} TYPE DOUBLE USING TRY_CAST({filled(name)} AS DOUBLE)")
             numeric.append(name)
         else:
             categorical.append(name)
@@ -318,19 +355,29 @@ def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, r
         "ts": _timestamp_expr(ts_src, events_cols[ts_src]),
         "event_type": _text_expr(type_src),
     }
-    duration_is_text = False
+    has_duration = False
     for optional in OPTIONAL_EVENT_COLUMNS:
         source_col = mapping.source_column("events", optional)
         if source_col not in events_cols:
+            if source_col != optional:
+                raise BadInputError(f"{src}: column '{source_col}' (mapped to '{optional}') is missing in all "
+                                    f"{con.execute('SELECT count(*) FROM raw_events').fetchall()[0][0]} rows")
             select[optional] = "CAST(NULL AS DOUBLE)" if optional == "duration_s" else "CAST(NULL AS VARCHAR)"
         elif optional == "duration_s":
-            duration_is_text = events_cols[source_col].upper() == "VARCHAR"
-            select[optional] = (f"TRY_CAST({_text_expr(source_col)} AS DOUBLE)" if duration_is_text
-                                else f"CAST({_quote(source_col)} AS DOUBLE)")
+            has_duration = True
+            # Unparseable text and non-finite numbers are missing durations, counted as unparseable.
+            if events_cols[source_col].upper() == "VARCHAR":
+                text = _text_expr(source_col)
+                number = f"TRY_CAST({text} AS DOUBLE)"
+                unparsed = f"({text} IS NOT NULL AND NOT coalesce(isfinite({number}), false))"
+            else:
+                number = f"CAST({_quote(source_col)} AS DOUBLE)"
+                unparsed = f"coalesce(isinf({number}), false)"
+            select[optional] = f"CASE WHEN isfinite({number}) THEN {number} END"
         else:
             select[optional] = _text_expr(source_col)
-    if duration_is_text:
-        select["duration_text"] = _text_expr(duration_src)
+    if has_duration:
+        select["duration_unparsed"] = unparsed
     columns = ", ".join(f"{expr} AS {_quote(name)}" for name, expr in select.items())
     con.execute(f"CREATE OR REPLACE TEMP VIEW parsed_events AS SELECT {columns} FROM raw_events")
     type_names = _event_type_codes(con, mapping)
@@ -342,7 +389,7 @@ def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, r
         "e.ts < l.created_at", f"e.ts > {clock_sql}", "e.duration_s < 0",
     ]
     reason = "CASE " + " ".join(f"WHEN {r} THEN {i + 1}" for i, r in enumerate(reasons)) + " ELSE 0 END"
-    unparsed = ", e.duration_text IS NOT NULL AND e.duration_s IS NULL AS duration_unparsed" if duration_is_text else ""
+    unparsed = ", e.duration_unparsed" if has_duration else ""
     fetched = con.execute(
         f"""
         SELECT coalesce(l.lead_key, 0) AS lead_key, coalesce(epoch_us(e.ts), 0) AS us,
@@ -354,22 +401,33 @@ def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, r
         """
     ).fetchnumpy()
     con.execute(
-        "CREATE OR REPLACE TEMP VIEW events AS SELECT l.lead_key, e.ts, c.canonical AS event_type, e.duration_s, "
+        "CREATE OR REPLACE TEMP VIEW valid_events AS SELECT l.lead_key, e.ts, c.canonical AS event_type, e.duration_s, "
         f"e.page, e.content_id, e.channel {joined} WHERE {reason} = 0"
     )
+    con.execute("CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM valid_events")
     drop_reason = fetched.pop("drop_reason")
     counts = np.bincount(drop_reason, minlength=len(reasons) + 1)
     n_rows = len(drop_reason)
     for code, source_col in ((1, id_src), (2, ts_src), (3, type_src)):
         report_unparseable(src, source_col, int(counts[code]), n_rows, mapping, report)
+    check_unknown_lead_events(src, id_src, int(counts[4]), n_rows, mapping,
+                              lambda: id_format_hint(con, "parsed_events"))
     report_drops(src, event_drop_reasons(mapping, clock), dict(zip(
         ("unknown_lead", "before_created", "after_clock", "negative_duration"), counts[4:8].tolist())), report)
-    bad_duration = int(np.count_nonzero(fetched.pop("duration_unparsed"))) if duration_is_text else 0
+    bad_duration = int(np.count_nonzero(fetched.pop("duration_unparsed") & (drop_reason == 0))) if has_duration else 0
     if bad_duration:
         report.append(unparseable_duration_line(src, duration_src, bad_duration))
     if counts[0] < n_rows:
         keep = drop_reason == 0
         fetched = {name: values[keep] for name, values in fetched.items()}
+    repeated = exact_duplicates(fetched)
+    if repeated is not None:
+        fetched = {name: values[~repeated] for name, values in fetched.items()}
+        report.append(duplicate_events_line(src, int(repeated.sum())))
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM valid_events QUALIFY row_number() OVER "
+            "(PARTITION BY lead_key, ts, event_type, page, content_id, duration_s) = 1"
+        )
     return EventColumns(
         lead_key=np.asarray(fetched["lead_key"], dtype=np.int32), us=np.asarray(fetched["us"], dtype=np.int64),
         type_code=np.asarray(fetched["type_code"], dtype=np.int32), type_names=type_names,
@@ -444,4 +502,5 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
     con.execute("CREATE OR REPLACE TABLE outcomes AS SELECT * FROM stage_outcomes")
     con.execute("DROP TABLE stage_outcomes")
     return LoadedData(con=con, sources=sources, clock=clock, events=events, report=report,
-                      numeric_attributes=numeric, categorical_attributes=categorical)
+                      numeric_attributes=numeric, categorical_attributes=categorical,
+                      max_bad_fraction=mapping.max_bad_fraction)

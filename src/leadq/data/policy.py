@@ -101,5 +101,23 @@ def report_drops(source: str, templates: dict[str, str], counts: dict[str, int],
 
 
 def unparseable_duration_line(source: str, duration_column: str, n_bad: int) -> str:
-    """The report line for durations that are not numbers (kept, as missing)."""
-    return f"{source}: {n_bad} unparseable values in '{duration_column}' taken as missing"
+    """The report line for durations that are not finite numbers (kept, as missing)."""
+    return f"{source}: {n_bad} unparseable or non-finite values in '{duration_column}' taken as missing"
+
+
+def check_unknown_lead_events(source: str, id_column: str, n_unknown: int, n_rows: int, mapping: DataMapping,
+                              hint) -> None:
+    """Fatal when more than `max_bad_fraction` of the events belong to no known lead (ids in
+    another format, usually); `hint()` says what the ids look like. Fewer are reported and dropped."""
+    if not n_rows or n_unknown / n_rows <= mapping.max_bad_fraction:
+        return
+    raise BadInputError(
+        f"{source}: column '{id_column}' has {n_unknown} of {n_rows} events for unknown leads "
+        f"({n_unknown / n_rows:.1%}, limit {mapping.max_bad_fraction:.1%}); {hint()}"
+    )
+
+
+def duplicate_events_line(source: str, n_dropped: int) -> str:
+    """The report line for exact duplicate events (dropped, the first of each kept)."""
+    return (f"{source}: dropped {n_dropped} exact duplicate events (same lead, time, type, page, content and "
+            "duration; a part file delivered twice?)")

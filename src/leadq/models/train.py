@@ -158,6 +158,11 @@ def _check_columns(examples: pd.DataFrame, spec: FeatureSpec, targets: list[str]
 
 
 def check_window(y: np.ndarray, window: str, target: str, minimum: int) -> None:
+    if not len(y):
+        raise BadInputError(
+            f"the {window} window has no examples for target '{target}' (0 rows): the history is too short "
+            "for the split, or the snapshots' start/end leave it empty"
+        )
     positives = int(y.sum())
     negatives = int(len(y) - positives)
     if positives < minimum or negatives < minimum:
@@ -328,6 +333,11 @@ def _train_models(examples, spec, config, oracle, progress) -> TrainResult:
         gap_days=config.gap_days(), horizon_days=config.horizon_days,
     )
     frames = {w: examples[window == w] for w in WINDOWS}
+    # Empty windows and targets without positives are their own errors, not a leakage finding.
+    for target in config.targets:
+        for name, frame in frames.items():
+            check_window(frame[f"label_{target}"].dropna().to_numpy(dtype=float), name, target,
+                          config.candidates.min_positives)
     audit = run_audit(frames["train"], spec.numeric_columns(), spec.categorical_columns(),
                       config.targets, config.audit, config.seed, source="training window")
 

@@ -23,6 +23,7 @@ from leadq.core.errors import BadInputError
 from leadq.data.contract import STAGE_ORDER
 from leadq.data.load import LoadedData
 from leadq.features.engine import build_feature_table, open_leads, to_utc
+from leadq.data.attributes import report_unparseable_numbers
 from leadq.models.drift import PSI_WARNING, drift_report
 from leadq.models.reasons import top_reasons
 from leadq.scoring.routing import funnel_order, route_stages
@@ -147,6 +148,9 @@ def predict_leads(
     leads_columns = set(data.con.execute("SELECT * FROM leads LIMIT 0").df().columns)
     present = set(OPTIONAL_COLUMN_USERS) if present_event_columns is None else present_event_columns
     check_spec_needs(data, leads_columns, spec, present)
+    # The model's recorded attribute types, not this data's, decide how attributes are read.
+    report_unparseable_numbers(data.con, data.sources["leads"], spec.numeric_attributes, warnings,
+                               data.max_bad_fraction)
     if as_of is None:
         latest = data.con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
         as_of = to_utc(latest) if latest is not None else data.clock
@@ -165,8 +169,9 @@ def predict_leads(
         if progress:
             progress(min(start + chunk_rows, total), total)
     if not chunks:
-        return (pd.DataFrame(columns=score_header(funnel)), {"leads_scored": 0, "as_of": as_of.isoformat()},
-                warnings)
+        return (pd.DataFrame(columns=score_header(funnel)),
+                {"leads_scored": 0, "as_of": as_of.isoformat(), "scored_at": scored_at, "model_uri": model.uri,
+                 "model_version": model.version, "warnings": warnings}, warnings)
     scored = pd.concat(chunks, ignore_index=True)
     return finish_scores(scored, funnel, artifacts, model, as_of, scored_at,
                          pd.concat(samples, ignore_index=True), warnings)

@@ -22,10 +22,12 @@ import pandas as pd
 from leadq.core.errors import BadInputError
 from leadq.core.files import find_table
 from leadq.data.contract import OPTIONAL_EVENT_COLUMNS, REQUIRED_COLUMNS, TABLES
+from leadq.data.load import folder_table_name
 from leadq.data.mapping import DataMapping
 from leadq.data.policy import (
     check_lead_ids,
     check_leads_left,
+    check_unknown_lead_events,
     event_drop_reasons,
     future_leads_line,
     is_numeric_attribute,
@@ -241,7 +243,7 @@ def load_spark_tables(
     require_pyspark()
     sources = {}
     for table in TABLES:
-        files, fmt = find_table(Path(data_dir), table)
+        files, fmt = find_table(Path(data_dir), folder_table_name(mapping or DataMapping(), table, data_dir))
         try:
             raw = _read_table(spark, files, fmt)
         except Exception as exc:  # AnalysisException and friends: a file Spark cannot read
@@ -362,6 +364,9 @@ def _validate(spark, sources: dict[str, str], mapping: DataMapping, clock, requi
     for optional in OPTIONAL_EVENT_COLUMNS:
         source_col = mapping.source_column("events", optional)
         if source_col not in events_cols:
+            if source_col != optional:
+                raise BadInputError(f"{src}: column '{source_col}' (mapped to '{optional}') is missing in all "
+                                    f"{raw_events.count()} rows")
             select[optional] = "CAST(NULL AS DOUBLE)" if optional == "duration_s" else "CAST(NULL AS STRING)"
         elif optional == "duration_s":
             duration_is_text = type(events_cols[source_col]).__name__ == "StringType"
@@ -396,6 +401,8 @@ def _validate(spark, sources: dict[str, str], mapping: DataMapping, clock, requi
     n_rows = int(row["n_rows"])
     for source_col, key in ((id_src_events, "bad_id"), (ts_src, "bad_ts"), (type_src, "bad_type")):
         report_unparseable(src, source_col, int(row[key]), n_rows, mapping, report)
+    check_unknown_lead_events(src, id_src_events, int(row["unknown"]), n_rows, mapping,
+                              lambda: "check that both tables write ids alike (e.g. '007' vs '7')")
     report_drops(src, event_drop_reasons(mapping, clock), {
         "unknown_lead": row["unknown"], "before_created": row["before"],
         "after_clock": row["future"], "negative_duration": row["negative"],

@@ -19,6 +19,9 @@ from leadq.compare.plots import save_comparison_plots
 from leadq.compare.report import report_html, yaml_dump
 from leadq.config import PipelineConfig, load_config, parse_config
 from leadq.core.errors import BadInputError
+from leadq.core.files import refuse_outputs_over_inputs, table_inputs
+from leadq.data.contract import TABLES
+from leadq.data.database import data_location, redact_url
 from leadq.data.load import load_data
 from leadq.features.engine import build_feature_table
 from leadq.features.lead_table import load_lead_table
@@ -28,6 +31,8 @@ from leadq.rules.lead_table import score_lead_table_rules
 from leadq.rules.learned import LearnedScorecard, fit_learned_scorecard, label_windows
 from leadq.rules.scorecard import Scorecard, load_scorecard, score_examples
 from leadq.tracking.comparison_run import log_comparison_run
+from leadq.tracking.store import resolve_tracking_uri
+from leadq.tracking.store_access import open_store
 from leadq.tracking.model_ref import (
     CONFIG_ARTIFACT,
     ModelRef,
@@ -42,6 +47,8 @@ DEFAULT_RULES = Path("pipelines/rules/default.yaml")
 PACKAGED_RULES = "scorecard.yaml"
 
 ProgressCallback = Callable[[str, int, int], None]
+
+COMPARE_FILES = ("report.html", "comparison.csv", "learned_scorecard.yaml")
 
 
 @dataclass
@@ -78,14 +85,14 @@ def default_rules_path() -> Path:
     return Path(str(resources.files("leadq.defaults").joinpath(PACKAGED_RULES)))
 
 
-def _data_dir(data_dir: Path | None, logged: PipelineConfig | None, config: PipelineConfig) -> Path:
+def _data_dir(data_dir: Path | str | None, logged: PipelineConfig | None, config: PipelineConfig) -> Path | str:
     if data_dir is not None:
-        folder, origin = Path(data_dir), "--data"
+        folder, origin = data_location(data_dir), "--data"
     elif logged is not None:
-        folder, origin = Path(logged.data.dir), "the data folder logged with the model's run"
+        folder, origin = data_location(logged.data.dir), "the data folder logged with the model's run"
     else:
-        folder, origin = Path(config.data.dir), "the config's data.dir"
-    if not folder.is_dir():
+        folder, origin = data_location(config.data.dir), "the config's data.dir"
+    if isinstance(folder, Path) and not folder.is_dir():
         raise BadInputError(f"{folder}: data folder not found ({origin}); pass --data DIR")
     return folder
 
@@ -216,6 +223,8 @@ def compare_to_dir(
     report("resolving the model and its config", 0)
     scorecard = load_scorecard(rules_path if rules_path is not None else default_rules_path())
     learned_card = load_scorecard(learned_path) if learned_path is not None else None
+    tracking_uri = resolve_tracking_uri(tracking_uri)
+    store_notes = open_store(tracking_uri, create=False)  # compare reads a model: never creates a store
     model = resolve_model_ref(model_ref, tracking_uri)
     logged_doc = logged_config_doc(model)
     logged = parse_config(logged_doc, f"run {model.run_id}: {CONFIG_ARTIFACT}") if logged_doc else None
@@ -257,6 +266,9 @@ def compare_to_dir(
         windows = split.summary()
         tuning = "validation"
 
+    inputs = table_inputs(folder, TABLES) if folder is not None else []
+    refuse_outputs_over_inputs([out / name for name in COMPARE_FILES],
+                               [*inputs, rules_path, config_path, learned_path])
     report("comparing with bootstrap intervals", 4)
     comparison = compare_scored(
         scored, targets, scorecard.thresholds,
@@ -292,7 +304,7 @@ def compare_to_dir(
         run_id = log_comparison_run(
             model, config,
             params={
-                ("lead_table.path" if lead_table else "data.dir"): str(folder)[:6000],
+                ("lead_table.path" if lead_table else "data.dir"): redact_url(folder)[:6000],
                 "n_boot": str(n_boot), "capacity": "overall top-k", "threshold_tuning": tuning,
                 "value_per_conversion": str(config.value_per_conversion),
                 "cost_per_contact": str(config.cost_per_contact),
@@ -315,5 +327,5 @@ def compare_to_dir(
         out=out, comparison=comparison, model=model, scorecard=scorecard,
         learned_scorecard=learned_card, learned=learned, config=config, data_dir=folder,
         run_id=run_id, tracking_uri=model.tracking_uri, files=files, scored=scored, windows=windows,
-        warnings=warnings,
+        warnings=[*store_notes, *warnings],
     )

@@ -16,7 +16,8 @@ def generate_to_dir(out: Path, n_leads: int, seed: int, end: str | None = None,
     `shift` (a kind of `leadq.data.shift.SHIFT_KINDS`) changes the funnel from `shift_after` on,
     by `shift_factor` (None: the kind's default). Returns the row count of each table written.
     """
-    from leadq.steps.features import parse_timestamp
+    if end is not None:
+        from leadq.core.timestamps import parse_timestamp
 
     if end is not None:
         end = parse_timestamp(end, "--end")

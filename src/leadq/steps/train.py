@@ -9,20 +9,23 @@ import pandas as pd
 from leadq.core.errors import BadInputError
 from leadq.config import PipelineConfig, load_config
 from leadq.data import synth
+from leadq.data.database import data_location
 from leadq.data.load import load_data
+from leadq.data.attributes import report_unparseable_numbers
 from leadq.features.lead_table import load_lead_table
-from leadq.features.examples import build_examples, infer_attribute_spec, snapshot_cutoffs
+from leadq.features.examples import build_examples, check_targets_reached, infer_attribute_spec, snapshot_cutoffs
 from leadq.models.cross_validation import train_cross_validated
 from leadq.models.train import OracleFn, ProgressCallback, train_models
 from leadq.tracking.store import resolve_tracking_uri
+from leadq.tracking.store_access import open_store
 from leadq.tracking.training_run import TrainingOutcome, log_training, register_and_gate
 
 TRUTH_FILE = "truth.parquet"
 
 
-def resolve_data_dir(data_dir: Path | None, config: PipelineConfig) -> Path:
-    """The data folder: the `--data` flag, else the config's `data.dir`."""
-    return Path(data_dir) if data_dir is not None else Path(config.data.dir)
+def resolve_data_dir(data_dir: Path | str | None, config: PipelineConfig) -> Path | str:
+    """The data folder or database URL: the `--data` flag, else the config's `data.dir`."""
+    return data_location(data_dir if data_dir is not None else config.data.dir)
 
 
 def train_from_files(
@@ -39,16 +42,23 @@ def train_from_files(
     see `train_lead_table`).
     """
     config = config or load_config(config_path)
+    # The store is checked (and created) before any work: a wrong URI must not cost a training.
+    tracking_uri = resolve_tracking_uri(tracking_uri, config.tracking_uri)
+    store_notes = open_store(tracking_uri, create=True)
     if config.lead_table is not None:  # one row per lead, a label column, no events
-        return train_lead_table(config, data_dir, tracking_uri=tracking_uri, progress=progress)
+        outcome = train_lead_table(config, data_dir, tracking_uri=tracking_uri, progress=progress)
+        outcome.data_report = [*store_notes, *outcome.data_report]
+        return outcome
     if data_dir is not None and Path(data_dir).is_file():
         raise BadInputError(f"{data_dir}: is a single file; to train on a lead-level table, give a "
                             "config with a 'lead_table' section (id_column, label_column)")
     folder = resolve_data_dir(data_dir, config)
     data = load_data(folder, config.data.mapping)
-    truth_path = folder / TRUTH_FILE
-    truth = pd.read_parquet(truth_path) if truth_path.is_file() else None
-    return run_training(data, config, tracking_uri=tracking_uri, progress=progress, truth=truth)
+    truth_path = folder / TRUTH_FILE if isinstance(folder, Path) else None  # generated folders only
+    truth = pd.read_parquet(truth_path) if truth_path is not None and truth_path.is_file() else None
+    outcome = run_training(data, config, tracking_uri=tracking_uri, progress=progress, truth=truth)
+    outcome.data_report = [*store_notes, *outcome.data_report]
+    return outcome
 
 
 def synthetic_oracle(truth: pd.DataFrame, horizon_days: int) -> OracleFn:
@@ -83,7 +93,9 @@ def run_training(
     # Overall steps: examples, training (scaled into 1..6), logging, registering.
     total = 9
     report("building training examples", 0, total)
+    check_targets_reached(data, config.targets)
     spec = infer_attribute_spec(data, config.features)
+    report_unparseable_numbers(data.con, data.sources["leads"], spec.numeric_attributes, data.report)
     snapshots = config.snapshots
     cutoffs = snapshot_cutoffs(
         data, snapshots.cadence_days, config.horizon_days, start=snapshots.start, end=snapshots.end
@@ -100,11 +112,12 @@ def run_training(
     result = train_models(examples, spec, config, oracle=oracle, progress=training_progress)
     uri = resolve_tracking_uri(tracking_uri, config.tracking_uri)
     report("logging the run to MLflow", 7, total)
+    fingerprint = data.fingerprint()
     run_id, model_uri, experiment_id = log_training(
-        result, config, uri, fingerprint=data.fingerprint(), data_report=list(data.report)
+        result, config, uri, fingerprint=fingerprint, data_report=list(data.report)
     )
     report("registering the model and running the quality gate", 8, total)
-    version, decision = register_and_gate(result, config, run_id, model_uri, uri)
+    version, decision = register_and_gate(result, config, run_id, model_uri, uri, fingerprint)
     report("done", total, total)
     return TrainingOutcome(
         result=result, run_id=run_id, model_uri=model_uri, version=version, decision=decision,
@@ -138,7 +151,7 @@ def train_lead_table(
                    "positives": int(table.y.sum())}
     run_id, model_uri, experiment_id = log_training(result, config, uri, fingerprint=fingerprint,
                                                     data_report=table.report)
-    version, decision = register_and_gate(result, config, run_id, model_uri, uri)
+    version, decision = register_and_gate(result, config, run_id, model_uri, uri, fingerprint)
     return TrainingOutcome(
         result=result, run_id=run_id, model_uri=model_uri, version=version, decision=decision,
         tracking_uri=uri, experiment_id=experiment_id, spec=table.spec, data_report=table.report,
