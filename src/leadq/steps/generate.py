@@ -4,6 +4,7 @@ from pathlib import Path
 
 from leadq.core.errors import BadInputError
 from leadq.core.files import write_table
+from leadq.core.timestamps import parse_timestamp
 from leadq.data import synth
 from leadq.data.shift import FunnelShift
 
@@ -16,9 +17,6 @@ def generate_to_dir(out: Path, n_leads: int, seed: int, end: str | None = None,
     `shift` (a kind of `leadq.data.shift.SHIFT_KINDS`) changes the funnel from `shift_after` on,
     by `shift_factor` (None: the kind's default). Returns the row count of each table written.
     """
-    if end is not None:
-        from leadq.core.timestamps import parse_timestamp
-
     if end is not None:
         end = parse_timestamp(end, "--end")
     if n_leads < 1:
