@@ -3,7 +3,7 @@
     python benchmarks/bench_features.py [--leads 1000000] [--events 10000000] [--data-dir /tmp/leadq-bench]
 
 The parent makes sure a synthetic data set of `--leads` leads exists as Parquet under
-`--data-dir` (generated once, by `leadq.generation.generate_to_dir`, or by a quick numpy
+`--data-dir` (generated once, by `leadq.steps.generate.generate_to_dir`, or by a quick numpy
 generator with `--source numpy`), keeps a seeded uniform sample of `--events` of its events
 (default: 10^7 events over 10^6 leads, the issue's size; `--events 0` keeps all of them), then
 runs each engine in its own subprocess
@@ -52,7 +52,7 @@ def dataset_dir(data_dir: Path, n_leads: int, seed: int, source: str, n_events: 
 
 
 def numpy_generate(n_leads: int, seed: int, end: str = "2026-06-30") -> dict[str, pd.DataFrame]:
-    """A quick stand-in for leadq.synth with the contract's tables (~14 events per lead)."""
+    """A quick stand-in for leadq.data.synth with the contract's tables (~14 events per lead)."""
     rng = np.random.default_rng(seed)
     end_us = pd.Timestamp(end, tz="UTC").value // 1000
     day = 86_400_000_000
@@ -123,7 +123,7 @@ def ensure_dataset(data_dir: Path, n_leads: int, seed: int, source: str, n_event
     t0 = time.perf_counter()
     print(f"generating {n_leads:,} leads ({source}, seed {seed}) into {out} ...", flush=True)
     if source == "leadq":
-        from leadq.generation import generate_to_dir
+        from leadq.steps.generate import generate_to_dir
 
         counts = generate_to_dir(out, n_leads, seed)
     else:
@@ -185,11 +185,11 @@ def system_seconds() -> float:
 
 
 def run_duckdb(dataset: Path, threads: int | None, memory_limit: str | None, out: Path | None) -> dict:
-    from leadq.event_arrays import event_arrays
-    from leadq.examples import infer_attribute_spec
-    from leadq.feature_spec import FeatureSpec
-    from leadq.features import build_features
-    from leadq.load import connect, load_data
+    from leadq.features.arrays import event_arrays
+    from leadq.features.examples import infer_attribute_spec
+    from leadq.features.spec import FeatureSpec
+    from leadq.features.engine import build_features
+    from leadq.data.load import connect, load_data
 
     sys0 = system_seconds()
     marks = [(time.perf_counter(), time.process_time())]
@@ -230,7 +230,7 @@ def run_duckdb(dataset: Path, threads: int | None, memory_limit: str | None, out
 def run_pandas(dataset: Path, out: Path | None) -> dict:
     sys.path.insert(0, str(HERE))
     import pandas_features as pf
-    from leadq.feature_spec import FeatureSpec
+    from leadq.features.spec import FeatureSpec
 
     stages: dict[str, float] = {}
     t0, cpu0, sys0 = time.perf_counter(), time.process_time(), system_seconds()
@@ -304,7 +304,7 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where data sets are generated once")
     p.add_argument("--source", choices=["leadq", "numpy"], default="leadq",
-                   help="generator: leadq.generation (default) or a quick numpy stand-in")
+                   help="generator: leadq.steps.generate (default) or a quick numpy stand-in")
     p.add_argument("--engines", default="duckdb,pandas", help="comma-separated engines to run")
     p.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all cores)")
     p.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 2GB")

@@ -1,7 +1,7 @@
 """Benchmark: batch scoring end to end, the scoring part alone, and model-only throughput (a
 script, not a test).
 
-1. End to end: `leadq.predict.predict_to_file` on N generated leads (1,000,000 ≈ 1.4 x 10^7
+1. End to end: `leadq.scoring.predict.predict_to_file` on N generated leads (1,000,000 ≈ 1.4 x 10^7
    events) read from Parquet, reasons included, in its own process: seconds, leads/s, peak RSS.
 2. Scoring only, own process: everything `leadq predict` does after feature building (both
    targets' probabilities, reasons, routing, drift report, writing Parquet) on a feature table,
@@ -29,7 +29,7 @@ from pathlib import Path
 
 
 def end_to_end(args) -> dict:
-    from leadq.predict import predict_to_file
+    from leadq.steps.predict import predict_to_file
 
     started = time.perf_counter()
     summary = predict_to_file(args.data_dir, args.work / "scores.parquet", "lead-quality@champion",
@@ -43,9 +43,9 @@ def feature_table(args):
     """The lead-level feature table of the data as of 2026-06-01, built once and cached."""
     import pandas as pd
 
-    from leadq.features import build_features
-    from leadq.load import load_data
-    from leadq.pyfunc_model import load_model_artifacts
+    from leadq.features.engine import build_features
+    from leadq.data.load import load_data
+    from leadq.tracking.pyfunc import load_model_artifacts
 
     path = args.features or args.work / f"features_{args.leads}.parquet"
     if not Path(path).exists():
@@ -59,14 +59,16 @@ def scoring(args) -> dict:
     feature table, in `leadq predict`'s chunks (no feature building)."""
     import pandas as pd
 
-    from leadq.io import write_table
-    from leadq.predict import DEFAULT_CHUNK_ROWS, _funnel, finish_scores, score_chunk
-    from leadq.pyfunc_model import load_model_artifacts
+    from leadq.core.files import write_table
+    from leadq.scoring.predict import DEFAULT_CHUNK_ROWS, finish_scores, score_chunk
+    from leadq.scoring.routing import funnel_order
+    from leadq.tracking.model_ref import load_artifacts, resolve_model_ref
 
-    artifacts = load_model_artifacts("models:/lead-quality@champion", args.tracking_uri)
+    model = resolve_model_ref("lead-quality@champion", args.tracking_uri)
+    artifacts = load_artifacts(model)
     pipelines = artifacts.load_pipelines()
     features = feature_table(args)
-    funnel = _funnel(artifacts.targets)
+    funnel = funnel_order(artifacts.targets)
     reference = [c for c in artifacts.reference.get("features", {}) if c in features]
     started = time.perf_counter()
     chunks = []
@@ -77,7 +79,7 @@ def scoring(args) -> dict:
     scored_at = pd.Timestamp.now(tz="UTC").isoformat()
     as_of = pd.Timestamp("2026-06-01", tz="UTC")
     scored, _, _ = finish_scores(pd.concat(chunks, ignore_index=True), funnel, artifacts,
-                                 ("lead-quality", "models:/lead-quality@champion", "1"), as_of,
+                                 model, as_of,
                                  scored_at, features[reference], [])
     write_table(scored, args.work / "scores_only.parquet")
     seconds = time.perf_counter() - started
@@ -102,8 +104,8 @@ def model_only(args) -> dict:
     """Rows/s per target: bare scikit-learn, leadq's path with and without reasons, pyfunc."""
     import mlflow
 
-    from leadq.pyfunc_model import load_model_artifacts, prepare_features, predict_targets
-    from leadq.reasons import score_and_explain
+    from leadq.tracking.pyfunc import load_model_artifacts, prepare_features, predict_targets
+    from leadq.models.reasons import score_and_explain
 
     mlflow.set_tracking_uri(args.tracking_uri)
     mlflow.set_registry_uri(args.tracking_uri)
@@ -162,8 +164,8 @@ def main() -> None:
         print(json.dumps(PARTS[args.part](args)))
         return
     from leadq.config import parse_config
-    from leadq.generation import generate_to_dir
-    from leadq.pipeline_train import train_from_files
+    from leadq.steps.generate import generate_to_dir
+    from leadq.steps.train import train_from_files
 
     if not (args.data_dir / "events.parquet").exists():
         generate_to_dir(args.data_dir, n_leads=args.leads, seed=0)

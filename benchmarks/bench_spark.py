@@ -5,7 +5,7 @@
 
 The parent makes sure a synthetic data set of `--leads` leads (about 14 events each, so the
 default is ~10^7 events) exists as Parquet under `--data-dir` (generated once by
-`leadq.generation.generate_to_dir`, in the same layout `bench_features.py` uses, so the two share
+`leadq.steps.generate.generate_to_dir`, in the same layout `bench_features.py` uses, so the two share
 the cache), then runs each engine in its own subprocess
 
     python bench_spark.py --engine spark|duckdb --dataset DIR
@@ -39,9 +39,11 @@ HUGE_LEADS = 10_000_000
 
 
 def run_spark(dataset: Path, master: str, driver_memory: str, partitions: int | None, out: Path | None) -> dict:
-    from leadq.examples import infer_attribute_spec
-    from leadq.feature_spec import FeatureSpec
-    from leadq.spark_engine import build_features_spark, load_spark_tables, spark_session
+    from leadq.features.examples import infer_attribute_spec
+    from leadq.features.spec import FeatureSpec
+    from leadq.spark.features import build_features_spark
+    from leadq.spark.load import load_spark_tables
+    from leadq.spark.session import spark_session
 
     t_start = time.perf_counter()
     spark = spark_session(master=master, driver_memory=driver_memory, shuffle_partitions=partitions,
@@ -73,10 +75,10 @@ def run_spark(dataset: Path, master: str, driver_memory: str, partitions: int | 
 
 
 def run_duckdb(dataset: Path, out: Path | None) -> dict:
-    from leadq.examples import infer_attribute_spec
-    from leadq.feature_spec import FeatureSpec
-    from leadq.features import build_features
-    from leadq.load import load_data
+    from leadq.features.examples import infer_attribute_spec
+    from leadq.features.spec import FeatureSpec
+    from leadq.features.engine import build_features
+    from leadq.data.load import load_data
 
     t_start = time.perf_counter()
     data = load_data(dataset)

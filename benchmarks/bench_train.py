@@ -22,8 +22,8 @@ def _examples(args):
     import pandas as pd
 
     from leadq.config import load_config
-    from leadq.examples import build_examples, infer_attribute_spec, snapshot_cutoffs
-    from leadq.load import load_data
+    from leadq.features.examples import build_examples, infer_attribute_spec, snapshot_cutoffs
+    from leadq.data.load import load_data
 
     data = load_data(args.data_dir, clock=pd.Timestamp("2030-01-01", tz="UTC"))
     config = load_config(None)
@@ -38,7 +38,7 @@ def child(args) -> dict:
     examples, spec, config = _examples(args)
     started = time.perf_counter()
     if args.engine == "leadq":
-        from leadq.train import train_models
+        from leadq.models.train import train_models
 
         result = train_models(examples, spec, config)
         detail = {t: round(tm.test["roc_auc"], 4) for t, tm in result.targets.items()}
@@ -68,7 +68,7 @@ def main() -> None:
         print(json.dumps(child(args)))
         return
     if not (args.data_dir / "events.parquet").exists():
-        from leadq.generation import generate_to_dir
+        from leadq.steps.generate import generate_to_dir
 
         generate_to_dir(args.data_dir, n_leads=args.leads, seed=0)
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}

@@ -1,6 +1,6 @@
 """A plain vectorised pandas/numpy baseline of leadq's feature vector for one cutoff.
 
-It computes the same features as the in-process engine (`leadq.features.build_features`) without
+It computes the same features as the in-process engine (`leadq.features.engine.build_features`) without
 leadq's code: pandas reads, merges and groups, numpy does per-event arithmetic. There is no
 `apply` and no Python loop over leads or events; the only Python loops run over the spec (event
 types, windows, journey steps).

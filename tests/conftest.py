@@ -49,8 +49,8 @@ def trained(tmp_path_factory) -> TrainedStore:
     """4,000 generated leads and a model trained, logged and registered on them (once)."""
     import yaml
 
-    from leadq.generation import generate_to_dir
-    from leadq.pipeline_train import train_from_files
+    from leadq.steps.generate import generate_to_dir
+    from leadq.steps.train import train_from_files
 
     root = tmp_path_factory.mktemp("trained")
     data_dir = root / "data"
@@ -63,13 +63,35 @@ def trained(tmp_path_factory) -> TrainedStore:
 
 
 @pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL cluster for the whole session (see tests/postgres_server.py)."""
+    from postgres_server import find_bindir, start_server, stop_server
+
+    pytest.importorskip("adbc_driver_postgresql", reason="the 'postgres' extra is not installed")
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found; install Debian's 'postgresql'")
+    server = start_server(bindir)
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture
+def pg_url(postgres_server, request) -> str:
+    """The URL of a new, empty database on the session's cluster, one per test."""
+    import re
+
+    from postgres_server import create_database
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
+    return create_database(postgres_server, f"{name}_{id(request) % 10_000}")
 def spark():
     """One local SparkSession for the whole run (starting a JVM takes seconds), tuned for tiny
     data (one shuffle partition, no adaptive execution). Skips without pyspark or Java."""
     pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'leadq[spark]')")
     if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
         pytest.skip("no Java runtime on PATH (the Spark engine needs Java 17+)")
-    from leadq.spark_engine import spark_session
+    from leadq.spark.session import spark_session
 
     session = spark_session(
         master="local[2]", app_name="leadq-tests", shuffle_partitions=1,
@@ -108,7 +130,7 @@ def _global_state() -> dict:
 @pytest.fixture(autouse=True)
 def no_leaked_global_state():
     """Fail the test that changes the environment, the working directory or MLflow's URIs and
-    does not restore them (use monkeypatch or `leadq.tracking.use_tracking_uri`)."""
+    does not restore them (use monkeypatch or `leadq.tracking.store.use_tracking_uri`)."""
     before = _global_state()
     yield
     after = _global_state()

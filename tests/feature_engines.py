@@ -1,9 +1,9 @@
 """The feature engines behind one interface, so one test body checks them all.
 
-- `in_process`: `leadq.features` (numpy over DuckDB-validated events);
-- `sql`: the SQL that `leadq.features_sql` compiles for Spark, run unchanged by DuckDB (only the
+- `in_process`: `leadq.features.engine` (numpy over DuckDB-validated events);
+- `sql`: the SQL that `leadq.features.sql` compiles for Spark, run unchanged by DuckDB (only the
   dialect's epoch and quoting differ), so the compiled SQL is checked on every run, Java or not;
-- `spark`: `leadq.spark_engine` on the session-scoped local SparkSession.
+- `spark`: `leadq.spark.features` on the session-scoped local SparkSession.
 
 Each engine validates raw tables itself (`load`) and offers both paths: `features_at` (every
 open lead at one cutoff, the scoring path) and `feature_table` (given (lead, cutoff) rows at
@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leadq import features_sql
-from leadq.examples import infer_attribute_spec
-from leadq.feature_spec import FeatureSpec
-from leadq.features import build_feature_table, build_features, open_leads
-from leadq.load import connect, load_frames
+from leadq.features import sql as features_sql
+from leadq.features.examples import infer_attribute_spec
+from leadq.features.spec import FeatureSpec
+from leadq.features.engine import build_feature_table, build_features, open_leads
+from leadq.data.load import connect, load_frames
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import pandas_features  # noqa: E402  (the independent pandas implementation)
@@ -136,16 +136,16 @@ class SparkEngine(FeatureEngine):
         self.spark = spark
 
     def load(self, tables, clock):
-        from leadq.spark_engine import load_spark_frames
+        from leadq.spark.load import load_spark_frames
 
         return load_spark_frames(self.spark, *tables, clock=clock)
 
     def features_at(self, data, cutoff, spec=None):
-        from leadq.spark_engine import build_features_spark
+        from leadq.spark.features import build_features_spark
 
         return build_features_spark(self.spark, infer_attribute_spec(data, spec or FeatureSpec()), cutoff)
 
     def feature_table(self, data, examples, spec=None):
-        from leadq.spark_engine import build_feature_table_spark
+        from leadq.spark.features import build_feature_table_spark
 
         return build_feature_table_spark(self.spark, infer_attribute_spec(data, spec or FeatureSpec()), examples)

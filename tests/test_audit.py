@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadq.audit import (
+from leadq.models.audit import (
     LeakageError,
     audit_columns,
     check_audit,
@@ -14,7 +14,7 @@ from leadq.audit import (
     run_audit,
 )
 from leadq.config import AuditConfig
-from leadq.errors import EXIT_LEAKAGE
+from leadq.core.errors import EXIT_LEAKAGE
 
 
 def test_roc_auc_by_hand():
@@ -114,7 +114,7 @@ def test_leaky_attribute_stops_snapshot_training_before_anything_is_written(tmp_
     import yaml
     from typer.testing import CliRunner
 
-    from leadq import synth
+    from leadq.data import synth
     from leadq.cli import app
 
     tables = synth.generate(n_leads=1500, seed=3)
@@ -145,7 +145,7 @@ def test_leaky_column_stops_lead_table_training(tmp_path):
     import yaml
     from typer.testing import CliRunner
 
-    from leadq import synth
+    from leadq.data import synth
     from leadq.cli import app
 
     tables = synth.generate(n_leads=1200, seed=4)

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from leadq.config import PipelineConfig
-from leadq.feature_spec import FeatureSpec
-from leadq.train import cross_calibrate, train_cross_validated, train_models
+from leadq.features.spec import FeatureSpec
+from leadq.models.cross_validation import cross_calibrate, train_cross_validated
+from leadq.models.train import train_models
 
 SPEC = FeatureSpec(include_engagement=False, numeric_attributes=["pricing_views", "noise"])
 N_CUTOFFS, N_LEADS, REGIME_CHANGE = 40, 150, 24  # cutoffs 24.. (validation and test) convert more

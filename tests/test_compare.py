@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from leadq.cli import app
-from leadq.compare import (
+from leadq.compare.core import (
     DIFFERENCE,
     LEARNED,
     METRICS,
@@ -25,12 +25,12 @@ from leadq.compare import (
     RULES_TUNED,
     bootstrap_sums,
     compare_scored,
-    compare_to_dir,
     selection_metrics,
     top_k_mask,
 )
-from leadq.report_html import format_cell, format_value
-from leadq.rules import Thresholds, load_scorecard
+from leadq.core.html import format_cell, format_value
+from leadq.steps.compare import compare_to_dir
+from leadq.rules.scorecard import Thresholds, load_scorecard
 
 RULES = Path(__file__).resolve().parents[1] / "pipelines" / "rules" / "default.yaml"
 SMALL_CONFIG = {
@@ -121,8 +121,8 @@ def test_tuned_thresholds_ignore_test_labels_by_hand():
 def trained(tmp_path_factory):
     """One small model in a store under tmp (cwd moved there, so a stray ./mlruns would show)."""
     from leadq.config import parse_config
-    from leadq.generation import generate_to_dir
-    from leadq.pipeline_train import train_from_files
+    from leadq.steps.generate import generate_to_dir
+    from leadq.steps.train import train_from_files
 
     root = tmp_path_factory.mktemp("compare")
     data_dir = root / "data"
@@ -185,7 +185,7 @@ def test_bootstrap_intervals_contain_the_estimates(trained):
 
 @pytest.mark.slow
 def test_comparison_is_logged_to_mlflow(trained):
-    from leadq.tracking import client
+    from leadq.tracking.store import client
 
     mlflow_client = client(trained["uri"])
     runs = mlflow_client.search_runs(
@@ -200,7 +200,7 @@ def test_comparison_is_logged_to_mlflow(trained):
 
 
 def _training_param(uri: str, key: str) -> str:
-    from leadq.tracking import client
+    from leadq.tracking.store import client
 
     mlflow_client = client(uri)
     runs = mlflow_client.search_runs(

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from leadq.cli import app
-from leadq.compare import (
+from leadq.compare.core import (
     DIFFERENCE,
     LEARNED,
     MODEL_CAPACITY,
@@ -24,7 +24,7 @@ from leadq.compare import (
     compare_scored,
     cross_fold_selections,
 )
-from leadq.rules import Thresholds
+from leadq.rules.scorecard import Thresholds
 from test_lead_table import FAST, _config, _generated_lead_table
 
 
@@ -59,7 +59,7 @@ def test_cross_fold_thresholds_never_read_the_fold_they_are_applied_to():
 
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
-    from leadq.pipeline_train import train_from_files
+    from leadq.steps.train import train_from_files
 
     root = tmp_path_factory.mktemp("compare_lead_table")
     path = root / "export.csv"
@@ -119,7 +119,7 @@ def test_lead_table_comparison_is_logged_with_per_fold_thresholds(compared):
 
     import mlflow
 
-    from leadq.tracking import client
+    from leadq.tracking.store import client
 
     mlflow_client = client(compared["uri"])
     runs = mlflow_client.search_runs(

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from leadq.config import PipelineConfig, load_config, parse_config
-from leadq.errors import BadInputError
+from leadq.core.errors import BadInputError
 
 DEFAULT_YAML = Path(__file__).resolve().parents[1] / "pipelines" / "default.yaml"
 

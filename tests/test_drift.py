@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from leadq.drift import population_stability_index, reference_bins
+from leadq.models.drift import population_stability_index, reference_bins
 
 
 def test_same_distribution_is_stable():

@@ -7,7 +7,7 @@ fallback; both must give the reference answer.
 import numpy as np
 import pytest
 
-from leadq import event_arrays as ea
+from leadq.features import arrays as ea
 
 
 @pytest.fixture

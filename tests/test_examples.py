@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadq.errors import BadInputError
-from leadq.examples import build_examples, infer_attribute_spec, label_examples, snapshot_cutoffs
-from leadq.feature_spec import FeatureSpec
-from leadq.features import open_leads
-from leadq.load import load_frames
+from leadq.core.errors import BadInputError
+from leadq.features.examples import build_examples, infer_attribute_spec, label_examples, snapshot_cutoffs
+from leadq.features.spec import FeatureSpec
+from leadq.features.engine import open_leads
+from leadq.data.load import load_frames
 
 C = pd.Timestamp("2024-03-01", tz="UTC")
 HORIZON = pd.Timedelta(days=30)

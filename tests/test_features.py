@@ -3,11 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
-from leadq.examples import infer_attribute_spec, label_examples
-from leadq.feature_spec import FeatureSpec
-from leadq.features import build_feature_table, build_features
-from leadq.load import load_frames
-from leadq.mapping import DataMapping
+from leadq.features.examples import infer_attribute_spec, label_examples
+from leadq.features.spec import FeatureSpec
+from leadq.features.engine import build_feature_table, build_features
+from leadq.data.load import load_frames
+from leadq.data.mapping import DataMapping
 
 CUTOFF = pd.Timestamp("2024-02-01", tz="UTC")
 CLOCK = pd.Timestamp("2025-01-01", tz="UTC")
@@ -143,7 +143,8 @@ def test_labels_follow_the_horizon_and_skip_reached_stages():
 def test_one_pass_over_all_events_equals_the_per_example_expansion(monkeypatch):
     """Scoring every open lead walks all events once, in chunks; a few examples expand their
     own events instead. Both, and any chunk size, must give the same vectors."""
-    from leadq import features, synth
+    from leadq.features.engine import engine as features
+    from leadq.data import synth
 
     tables = synth.generate(n_leads=400, seed=11, end=pd.Timestamp("2024-12-31", tz="UTC"))
     data = load_frames(tables["leads"], tables["events"], tables["outcomes"], clock=CLOCK)
@@ -163,7 +164,7 @@ def test_one_pass_over_all_events_equals_the_per_example_expansion(monkeypatch):
 def test_counting_chunks_end_where_a_unit_ends(monkeypatch):
     """Chunks are counted on two threads; a unit (an example's rows) never straddles two chunks,
     so no two threads write the same cells. Boundaries snap forward to the next unit end."""
-    from leadq import features
+    from leadq.features.engine import engine as features
 
     monkeypatch.setattr(features, "CHUNK_ROWS", 64)
     ends = np.array([3, 5, 200, 201, 260, 330])

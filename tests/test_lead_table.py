@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadq.audit import LeakageError
+from leadq.models.audit import LeakageError
 from leadq.config import load_config, parse_config
-from leadq.errors import BadInputError
-from leadq.lead_table import expand_path, load_lead_table, parse_labels
+from leadq.core.errors import BadInputError
+from leadq.features.lead_table import expand_path, load_lead_table, parse_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 XEDUCATION_CONFIG = ROOT / "pipelines" / "xeducation.yaml"
@@ -96,7 +96,7 @@ def test_path_expands_environment_variables(monkeypatch):
 def _generated_lead_table(n_leads: int, seed: int) -> pd.DataFrame:
     """Generated histories aggregated per lead: counts per event type, total duration,
     attributes and whether the lead reached SQL, under CRM-export-style column names."""
-    from leadq import synth
+    from leadq.data import synth
 
     tables = synth.generate(n_leads=n_leads, seed=seed)
     leads, events, outcomes = tables["leads"], tables["events"], tables["outcomes"]
@@ -114,11 +114,11 @@ def _generated_lead_table(n_leads: int, seed: int) -> pd.DataFrame:
 
 @pytest.mark.slow
 def test_generated_lead_table_trains_predicts_and_scores_rules(tmp_path):
-    from leadq.pipeline_train import train_from_files
-    from leadq.predict import predict_to_file
-    from leadq.registry import list_versions
-    from leadq.rules import AttributeRule, Scorecard, Thresholds
-    from leadq.lead_table import score_lead_table_rules
+    from leadq.steps.train import train_from_files
+    from leadq.steps.predict import predict_to_file
+    from leadq.tracking.registry import list_versions
+    from leadq.rules.scorecard import AttributeRule, Scorecard, Thresholds
+    from leadq.rules.lead_table import score_lead_table_rules
 
     frame = _generated_lead_table(2500, seed=5)
     path = tmp_path / "export.csv"
@@ -158,7 +158,7 @@ def test_generated_lead_table_trains_predicts_and_scores_rules(tmp_path):
 @needs_xeducation
 @pytest.mark.slow
 def test_xeducation_all_columns_stops_at_the_audit_naming_tags(tmp_path):
-    from leadq.pipeline_train import train_from_files
+    from leadq.steps.train import train_from_files
 
     config = load_config(XEDUCATION_CONFIG)
     everything = config.model_copy(update={"lead_table": config.lead_table.model_copy(
@@ -177,8 +177,8 @@ def test_xeducation_without_sales_columns_clears_the_audit_and_scores_with_own_n
     from leadq.cli import app
     from typer.testing import CliRunner
 
-    from leadq.pipeline_train import train_from_files
-    from leadq.predict import predict_to_file
+    from leadq.steps.train import train_from_files
+    from leadq.steps.predict import predict_to_file
 
     config = load_config(XEDUCATION_CONFIG)
     fast = config.model_copy(update={

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from leadq.cli import app
 from leadq.config import parse_config
-from leadq.learned_rules import (
+from leadq.rules.learned import (
     NEGATIVE_EVENT_TYPES,
     RuleInput,
     _fit_l1,
@@ -20,8 +20,8 @@ from leadq.learned_rules import (
     integer_points,
     label_windows,
 )
-from leadq.load import load_data
-from leadq.rules import Thresholds, load_scorecard, score_examples
+from leadq.data.load import load_data
+from leadq.rules.scorecard import Thresholds, load_scorecard, score_examples
 
 RULES = Path(__file__).resolve().parents[1] / "pipelines" / "rules" / "default.yaml"
 SMALL = {"snapshots": {"leads_per_cutoff": 300}}
@@ -73,7 +73,7 @@ def test_build_scorecard_expresses_each_input_kind():
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    from leadq.generation import generate_to_dir
+    from leadq.steps.generate import generate_to_dir
 
     root = tmp_path_factory.mktemp("learn")
     generate_to_dir(root / "data", n_leads=3000, seed=1)
@@ -127,7 +127,7 @@ def test_scorecard_points_equal_the_fitted_inputs(small):
     assert learned.validation["val_roc_auc_points"] > 0.6
     assert abs(learned.validation["val_roc_auc_points"] - learned.validation["val_roc_auc_fit"]) < 0.03
     # Rebuild the design from the weight table and compare.
-    from leadq.learned_rules import candidate_inputs
+    from leadq.rules.learned import candidate_inputs
 
     train = labelled[(labelled["window"] == "train") & labelled["label_sql"].notna()]
     inputs, half_life = candidate_inputs(data, train.reset_index(drop=True), small["config"],

@@ -170,7 +170,7 @@ def test_leads_and_outcomes_later_than_the_clock_are_reported_and_dropped(tmp_pa
 
 
 def test_the_clock_itself_is_not_later_than_the_clock():
-    from leadq.load import load_frames
+    from leadq.data.load import load_frames
 
     clock = pd.Timestamp("2024-03-01 12:00", tz="UTC")
     leads = pd.DataFrame({"lead_id": ["a", "b", "c"],

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from leadq.metrics import (
+from leadq.models.metrics import (
     binary_metrics,
     calibration_slope_intercept,
     expected_calibration_error,

@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadq import synth
-from leadq.examples import infer_attribute_spec
-from leadq.feature_spec import FeatureSpec
-from leadq.features import build_features
-from leadq.load import load_frames
+from leadq.data import synth
+from leadq.features.examples import infer_attribute_spec
+from leadq.features.spec import FeatureSpec
+from leadq.features.engine import build_features
+from leadq.data.load import load_frames
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import pandas_features as pf  # noqa: E402

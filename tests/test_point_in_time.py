@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from feature_engines import assert_same_features, reference_features
-from leadq.contract import CANONICAL_EVENT_TYPES
+from leadq.data.contract import CANONICAL_EVENT_TYPES
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
 CLOCK = pd.Timestamp("2025-01-01", tz="UTC")

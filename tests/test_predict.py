@@ -7,11 +7,12 @@ import pytest
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 
-from leadq.candidates import build_candidates
+from leadq.models.candidates import build_candidates
 from leadq.config import load_config
-from leadq.drift import reference_bins
-from leadq.feature_spec import FeatureSpec
-from leadq.predict import finish_scores, parse_model_ref, score_chunk, score_header, stale_data_warning
+from leadq.models.drift import reference_bins
+from leadq.features.spec import FeatureSpec
+from leadq.scoring.predict import finish_scores, score_chunk, score_header, stale_data_warning
+from leadq.tracking.model_ref import ModelRef, parse_model_ref
 
 AS_OF = pd.Timestamp("2026-06-01", tz="UTC")
 
@@ -48,7 +49,7 @@ def test_routing_score_and_report_by_hand():
     features = pd.DataFrame({"visits": np.arange(len(ROWS), dtype=float)})
     table, report, warnings = finish_scores(
         scored_rows(), ["mql", "sql"], Artifacts({"mql": 0.30, "sql": 0.50}),
-        ("lead-quality", "models:/lead-quality@champion", "7"), AS_OF, "2026-06-02T00:00:00+00:00", features, [])
+        ModelRef(uri="models:/lead-quality@champion", name="lead-quality", version="7", run_id=None, tracking_uri=""), AS_OF, "2026-06-02T00:00:00+00:00", features, [])
     assert list(table.columns) == score_header(["mql", "sql"])
     assert table["stage"].tolist() == [r[4] for r in ROWS]
     assert table["score"].tolist() == [r[5] for r in ROWS]
@@ -67,7 +68,7 @@ def test_an_unregistered_model_is_named_by_its_uri_and_drift_is_reported():
     features = pd.DataFrame({"visits": np.full(len(ROWS), 3.0)})
     table, report, warnings = finish_scores(
         scored_rows(), ["mql", "sql"], Artifacts({"mql": 0.3, "sql": 0.5}, reference),
-        ("", "runs:/abc/model", "runs:/abc/model"), AS_OF, "now", features, ["earlier warning"])
+        ModelRef(uri="runs:/abc/model", name="", version="runs:/abc/model", run_id=None, tracking_uri=""), AS_OF, "now", features, ["earlier warning"])
     assert (table["model_name"] == "runs:/abc/model").all()
     # p_sql (a reached SQL counts as 1.0) mostly above the training range; visits all in one bin
     assert report["psi"]["p_sql"] > 1 and report["psi"]["visits"] > 0.2
@@ -79,7 +80,7 @@ def test_an_unregistered_model_is_named_by_its_uri_and_drift_is_reported():
 def test_one_target_routes_by_it_alone():
     scored = pd.DataFrame({"lead_id": ["a", "b"], "current_stage": ["lead", "lead"],
                            "p_won": [0.6, 0.59], "reasons": ["", ""]})
-    table, _, _ = finish_scores(scored, ["won"], Artifacts({"won": 0.6}), ("m", "models:/m@champion", "1"),
+    table, _, _ = finish_scores(scored, ["won"], Artifacts({"won": 0.6}), ModelRef(uri="models:/m@champion", name="m", version="1", run_id=None, tracking_uri=""),
                                 AS_OF, "now", pd.DataFrame(index=range(2)), [])
     assert table["stage"].tolist() == ["WON", "nurture"] and table["score"].tolist() == [60, 59]
 

@@ -8,10 +8,10 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
 
-from leadq.candidates import build_candidates
+from leadq.models.candidates import build_candidates
 from leadq.config import load_config
-from leadq.feature_spec import FeatureSpec
-from leadq.reasons import (BoostedTrees, _unwrap, feature_contributions, score_and_explain, top_reasons,
+from leadq.features.spec import FeatureSpec
+from leadq.models.reasons import (BoostedTrees, _unwrap, feature_contributions, score_and_explain, top_reasons,
                            transform_features)
 
 SPEC = FeatureSpec(include_engagement=False, numeric_attributes=["visits", "Time on site (min)"],

@@ -6,13 +6,14 @@ import pandas as pd
 import pytest
 
 from leadq.config import PipelineConfig
-from leadq.errors import ModelNotFoundError
-from leadq.feature_spec import FeatureSpec
-from leadq.pyfunc_model import load_model_artifacts
-from leadq.registry import (CHAMPION, decide, list_versions, model_version, promote, resolve_model_uri,
+from leadq.core.errors import ModelNotFoundError
+from leadq.features.spec import FeatureSpec
+from leadq.tracking.pyfunc import load_model_artifacts
+from leadq.tracking.registry import (CHAMPION, decide, list_versions, model_version, promote, resolve_model_uri,
                             score_champion_on)
-from leadq.tracking import artifact_location, client, ensure_experiment, use_tracking_uri
-from leadq.train import DATA_HASH_TAG, TargetModel, TrainResult, log_training, register_and_gate, train_models
+from leadq.tracking.store import artifact_location, client, ensure_experiment, use_tracking_uri
+from leadq.models.train import TargetModel, TrainResult, train_models
+from leadq.tracking.training_run import DATA_HASH_TAG, log_training, register_and_gate
 
 # The `store` tests train and log two models (slow); the gate's own tests make runs by hand.
 
@@ -267,7 +268,7 @@ def test_the_cross_validated_gate_compares_logged_metrics_on_the_same_data(hand_
 @pytest.fixture(scope="module")
 def small_logged(tmp_path_factory):
     """A weak and a strong model trained on tiny examples and logged as scoring models (no plots)."""
-    from leadq.pyfunc_model import log_scoring_model
+    from leadq.tracking.pyfunc import log_scoring_model
 
     root = tmp_path_factory.mktemp("small-gate")
     uri = f"sqlite:///{root / 'mlflow.db'}"

@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from leadq.cli import app
-from leadq.load import load_frames
-from leadq.rules import AttributeRule, Band, Scorecard, Thresholds, attribute_points, route, score_examples
+from leadq.data.load import load_frames
+from leadq.rules.scorecard import AttributeRule, Band, Scorecard, Thresholds, attribute_points, route, score_examples
 
 CUT = pd.Timestamp("2024-03-01", tz="UTC")
 
@@ -21,7 +21,8 @@ def data():
     })
     events = pd.DataFrame({
         "lead_id": ["a"] * 6 + ["b"] * 2,
-        "ts": ["2024-02-29", "2024-02-29", "2024-02-29", "2024-02-29", "2024-01-01", "2024-03-01",
+        # Four distinct pricing views (identical rows would be dropped as duplicate deliveries).
+        "ts": ["2024-02-29 09:00", "2024-02-29 10:00", "2024-02-29 11:00", "2024-02-29 12:00", "2024-01-01", "2024-03-01",
                "2024-01-01", "2024-02-20"],
         "event_type": ["pricing_view"] * 4 + ["webinar_attend", "demo_request",
                                               "careers_view", "unsubscribe"],

@@ -11,17 +11,14 @@ pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'le
 if not shutil.which("java"):
     pytest.skip("no Java runtime on PATH (the Spark engine needs Java 17+)", allow_module_level=True)
 
-from leadq.errors import BadInputError  # noqa: E402
-from leadq.examples import infer_attribute_spec  # noqa: E402
-from leadq.feature_spec import FeatureSpec  # noqa: E402
-from leadq.features import build_feature_table, build_features  # noqa: E402
-from leadq.load import load_data  # noqa: E402
-from leadq.spark_engine import (  # noqa: E402
-    build_feature_table_spark,
-    build_features_spark,
-    load_spark_tables,
-    spark_session,
-)
+from leadq.core.errors import BadInputError  # noqa: E402
+from leadq.features.examples import infer_attribute_spec  # noqa: E402
+from leadq.features.spec import FeatureSpec  # noqa: E402
+from leadq.features.engine import build_feature_table, build_features  # noqa: E402
+from leadq.data.load import load_data  # noqa: E402
+from leadq.spark.features import build_feature_table_spark, build_features_spark  # noqa: E402
+from leadq.spark.load import load_spark_tables  # noqa: E402
+from leadq.spark.session import spark_session  # noqa: E402
 
 
 def assert_same_features(duck: pd.DataFrame, spark_frame: pd.DataFrame, spec: FeatureSpec) -> None:
@@ -44,7 +41,7 @@ def assert_same_features(duck: pd.DataFrame, spark_frame: pd.DataFrame, spec: Fe
 
 @pytest.fixture(scope="module")
 def generated_dir(tmp_path_factory):
-    from leadq.synth import generate
+    from leadq.data.synth import generate
 
     tables = generate(n_leads=300, seed=7)
     out = tmp_path_factory.mktemp("synth")

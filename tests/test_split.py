@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadq.errors import BadInputError
-from leadq.split import split_cutoffs
+from leadq.core.errors import BadInputError
+from leadq.features.split import split_cutoffs
 
 
 def _weekly(n: int, cadence_days: int = 7) -> list[pd.Timestamp]:

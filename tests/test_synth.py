@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from leadq.contract import CANONICAL_EVENT_TYPES, STAGE_ORDER
-from leadq.synth import (
+from leadq.data.contract import CANONICAL_EVENT_TYPES, STAGE_ORDER
+from leadq.data.synth import (
     DEFAULT_END,
     DEFAULT_HORIZON_DAYS,
     generate,

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadq.candidates import CategoryNormalizer
+from leadq.models.candidates import CategoryNormalizer
 from leadq.config import PipelineConfig
-from leadq.errors import BadInputError
-from leadq.feature_spec import FeatureSpec
-from leadq.train import choose_threshold, train_models
+from leadq.core.errors import BadInputError
+from leadq.features.spec import FeatureSpec
+from leadq.models.train import choose_threshold, train_models
 
 SPEC = FeatureSpec(
     include_engagement=False,

@@ -10,12 +10,12 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from leadq.cli import app
-from leadq.features import build_features
-from leadq.load import load_data
-from leadq.predict import predict_to_file
-from leadq.pyfunc_model import load_model_artifacts
-from leadq.reasons import feature_contributions
-from leadq.tracking import use_tracking_uri
+from leadq.features.engine import build_features
+from leadq.data.load import load_data
+from leadq.steps.predict import predict_to_file
+from leadq.tracking.pyfunc import load_model_artifacts
+from leadq.models.reasons import feature_contributions
+from leadq.tracking.store import use_tracking_uri
 
 pytestmark = pytest.mark.slow  # the shared trained model
 runner = CliRunner()
@@ -54,7 +54,7 @@ def test_run_is_logged_with_params_metrics_plots_and_model(trained):
 def test_models_and_promote_cli(trained):
     listed = runner.invoke(app, ["models", "--tracking-uri", trained.tracking_uri])
     assert listed.exit_code == 0, listed.output
-    assert "champion" in listed.stdout and "test_roc_auc_sql" in listed.stdout
+    assert "champion" in listed.stdout and "sql (held out)" in listed.stdout
     missing = runner.invoke(app, ["promote", "lead-quality", "99", "--tracking-uri", trained.tracking_uri])
     assert missing.exit_code == 3
     lines = missing.stderr.strip().splitlines()
@@ -199,7 +199,7 @@ def test_empty_leads_table_gives_header_only(trained, tmp_path):
 
 
 def test_interrupted_run_leaves_no_output(trained, tmp_path, monkeypatch):
-    import leadq.predict as predict_module
+    import leadq.scoring.predict as predict_module
 
     out = tmp_path / "scores.csv"
     out.write_text("previous night's file\n")
@@ -217,7 +217,7 @@ def test_interrupted_run_leaves_no_output(trained, tmp_path, monkeypatch):
 def test_more_buying_signals_never_lower_p_sql(trained):
     """Behaviour: adding a demo request or recent pricing views to many leads' histories never
     lowers their p_sql."""
-    from leadq.load import load_frames
+    from leadq.data.load import load_frames
 
     data_dir = trained.data_dir
     leads = pd.read_parquet(data_dir / "leads.parquet")

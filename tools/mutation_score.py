@@ -77,22 +77,22 @@ class Module:
 
 FEATURE_TESTS = ["tests/test_point_in_time.py", "tests/test_pandas_baseline.py", "tests/test_features.py"]
 CORE = {
-    "features": Module("src/leadq/features.py", [*FEATURE_TESTS, "tests/test_examples.py"]),
-    "event_arrays": Module("src/leadq/event_arrays.py", [*FEATURE_TESTS, "tests/test_event_arrays.py"]),
-    "features_sql": Module("src/leadq/features_sql.py", FEATURE_TESTS[:2]),
-    "examples": Module("src/leadq/examples.py", ["tests/test_examples.py", "tests/test_features.py"]),
-    "load": Module("src/leadq/load.py", ["tests/test_load_policy.py", "tests/test_examples.py",
+    "features": Module("src/leadq/features/engine.py", [*FEATURE_TESTS, "tests/test_examples.py"]),
+    "event_arrays": Module("src/leadq/features/arrays.py", [*FEATURE_TESTS, "tests/test_event_arrays.py"]),
+    "features_sql": Module("src/leadq/features/sql.py", FEATURE_TESTS[:2]),
+    "examples": Module("src/leadq/features/examples.py", ["tests/test_examples.py", "tests/test_features.py"]),
+    "load": Module("src/leadq/data/load.py", ["tests/test_load_policy.py", "tests/test_examples.py",
                                          "tests/test_features.py", "tests/test_pandas_baseline.py"]),
-    "reasons": Module("src/leadq/reasons.py", ["tests/test_reasons.py", "tests/test_predict.py"]),
-    "predict_routing": Module("src/leadq/predict.py", ["tests/test_predict.py"], [
-        "parse_model_ref", "_funnel", "stale_data_warning", "_route", "_drift_report", "score_header",
-        "finish_scores", "score_chunk"]),
-    "registry_gate": Module("src/leadq/registry.py", ["tests/test_registry.py"], [
+    "reasons": Module("src/leadq/models/reasons.py", ["tests/test_reasons.py", "tests/test_predict.py"]),
+    "predict": Module("src/leadq/scoring/predict.py", ["tests/test_predict.py"], [
+        "stale_data_warning", "score_header", "finish_scores", "score_chunk"]),
+    "routing": Module("src/leadq/scoring/routing.py", ["tests/test_predict.py"]),
+    "registry_gate": Module("src/leadq/tracking/registry.py", ["tests/test_registry.py"], [
         "GateDecision.as_tags", "parse_metric", "register_version", "score_champion_on", "decide", "run_gate"]),
-    "train_gate": Module("src/leadq/train.py", ["tests/test_registry.py"], ["register_and_gate",
+    "train_gate": Module("src/leadq/tracking/training_run.py", ["tests/test_registry.py"], ["register_and_gate",
                                                                            "_gate_on_logged_metric"]),
-    "audit": Module("src/leadq/audit.py", ["tests/test_audit.py"]),
-    "rules": Module("src/leadq/rules.py", ["tests/test_rules.py"]),
+    "audit": Module("src/leadq/models/audit.py", ["tests/test_audit.py"]),
+    "rules": Module("src/leadq/rules/scorecard.py", ["tests/test_rules.py"]),
 }
 
 

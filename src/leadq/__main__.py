@@ -1,0 +1,5 @@
+"""`python -m leadq`: the same command line as `leadq`."""
+
+from leadq.cli import app
+
+app(prog_name="leadq")

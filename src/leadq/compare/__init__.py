@@ -1,0 +1,1 @@
+"""Compare: learned scores against the rule scorecard on the model's held-out window, and its report."""

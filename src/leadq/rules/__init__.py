@@ -1,0 +1,1 @@
+"""Rules: hand-made point scorecards, and integer scorecards learned from data in the same format."""
