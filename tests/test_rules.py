@@ -48,6 +48,10 @@ def scored(card=CARD):
 
 
 def test_hand_scored_without_decay():
+    keys = pd.DataFrame({"lead_id": ["a", "b", "c"], "cutoff": [CUT] * 3}, index=[7, 8, 9])
+    out = score_examples(data(), CARD, keys)
+    assert list(out.columns) == ["lead_id", "cutoff", "points", "rules_stage"] and list(out.index) == [0, 1, 2]
+    assert out["points"].dtype.kind == "i"
     s = scored()
     # a: 4 pricing views = 40 capped at 30; webinar 15; demo at the cutoff not seen; VP +10; 500 > 200 +10
     assert s.loc["a", "points"] == 30 + 15 + 10 + 10
@@ -147,6 +151,12 @@ def test_attribute_points_by_hand():
                                             Band(min=1000, points=4)]),
     ]
     points = attribute_points(attributes, rules)
+    # nullable integers (a missing value earns nothing)
+    nullable = pd.DataFrame({"size": pd.array([2000, None, 40], dtype="Int64")})
+    np.testing.assert_array_equal(attribute_points(nullable, rules[2:4]), [7.0, 0.0, -3.0])
+    # band edges: a band holds its lower edge, not its upper one; "below" is strict
+    edges = attribute_points(pd.DataFrame({"size": [50.0, 100.0, 1000.0]}), rules[2:4] + rules[6:])
+    np.testing.assert_array_equal(edges, [1.0, 2.0, 4.0])
     # VP: 8 + 5, size 500 band 2, visits 12: min(30, 20) and max(-12, -3)
     # student: size 40 is below 50 (-3) and in the first band (+1), visits 3: 7.5 and -3
     # None: nothing (missing values earn nothing); x is not a number
@@ -172,3 +182,41 @@ def test_inactivity_counts_from_creation_without_events():
     assert s["points"].tolist() == [-10, 0, -10]
     edge = pd.DataFrame({"lead_id": ["quiet"], "cutoff": [pd.Timestamp("2024-02-29", tz="UTC")]})
     assert score_examples(data, card, edge)["points"].tolist() == [0]  # exactly 30 days: not over
+
+
+def test_score_examples_takes_any_key_types_and_unknown_leads():
+    leads = pd.DataFrame({"lead_id": ["42", "abc"], "created_at": ["2024-01-01"] * 2, "plan": ["pro", "free"]})
+    events = pd.DataFrame({"lead_id": ["42"], "ts": ["2024-02-01"], "event_type": ["demo_request"]})
+    data = load_frames(leads, events, pd.DataFrame({"lead_id": [], "stage": [], "reached_at": []}),
+                       clock=pd.Timestamp("2025-01-01", tz="UTC"))
+    card = Scorecard.model_validate({"events": {"demo_request": {"points": 30}},
+                                     "attributes": [{"column": "plan", "equals": ["pro"], "points": 5}],
+                                     "thresholds": {"mql": 10, "sql": 30}})
+    # ids as numbers and cutoffs as text with mixed offsets (one instant), as a CSV of examples
+    # reads; an id no lead has
+    keys = pd.DataFrame({"lead_id": [42, "nobody", "abc"],
+                         "cutoff": ["2024-03-01T00:00:00+00:00", "2024-03-01T01:00:00+01:00", "2024-02-29T19:00:00-05:00"]})
+    out = score_examples(data, card, keys)
+    assert out["points"].tolist() == [35, 0, 0] and out["rules_stage"].tolist() == ["SQL", "nurture", "nurture"]
+
+
+def test_a_scorecard_column_the_leads_lack_is_one_line(tmp_path):
+    from leadq.errors import BadInputError
+
+    card = Scorecard.model_validate({"attributes": [{"column": "seniority", "equals": ["vp"], "points": 5}],
+                                     "thresholds": {"mql": 1, "sql": 2}})
+    keys = pd.DataFrame({"lead_id": ["a"], "cutoff": [CUT]})
+    with pytest.raises(BadInputError) as caught:
+        score_examples(data(), card, keys)
+    assert caught.value.message == "<leads frame>: column 'seniority' used by the scorecard is missing (3 rows)"
+    with pytest.raises(BadInputError, match=r"^scorecard: attribute rule column 'seniority' is not in the data \(3 rows\)$"):
+        attribute_points(pd.DataFrame({"title": ["a", "b", "c"]}), card.attributes)
+
+
+def test_score_leads_scores_the_open_leads_as_of_the_cutoff():
+    from leadq.rules import score_leads
+
+    table = score_leads(data(), CARD, "2024-03-01")
+    assert list(table.columns) == ["lead_id", "points", "stage", "as_of"]
+    assert table["points"].tolist() == [65, -35, -10] and table["stage"].tolist() == ["MQL", "nurture", "nurture"]
+    assert set(table["as_of"]) == {"2024-03-01T00:00:00+00:00"}
