@@ -112,6 +112,7 @@ def _generated_lead_table(n_leads: int, seed: int) -> pd.DataFrame:
     return table.reset_index().rename(columns={"lead_id": "Lead ID"})
 
 
+@pytest.mark.slow
 def test_generated_lead_table_trains_predicts_and_scores_rules(tmp_path):
     from leadq.steps.train import train_from_files
     from leadq.steps.predict import predict_to_file
@@ -155,6 +156,7 @@ def test_generated_lead_table_trains_predicts_and_scores_rules(tmp_path):
 
 
 @needs_xeducation
+@pytest.mark.slow
 def test_xeducation_all_columns_stops_at_the_audit_naming_tags(tmp_path):
     from leadq.steps.train import train_from_files
 
@@ -170,6 +172,7 @@ def test_xeducation_all_columns_stops_at_the_audit_naming_tags(tmp_path):
 
 
 @needs_xeducation
+@pytest.mark.slow
 def test_xeducation_without_sales_columns_clears_the_audit_and_scores_with_own_names(tmp_path):
     from leadq.cli import app
     from typer.testing import CliRunner

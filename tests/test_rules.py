@@ -1,12 +1,13 @@
 """Rule scorecards: hand-scored tiny histories, decay, caps, windows and config errors."""
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from leadq.cli import app
 from leadq.data.load import load_frames
-from leadq.rules.scorecard import Scorecard, score_examples
+from leadq.rules.scorecard import AttributeRule, Band, Scorecard, Thresholds, attribute_points, route, score_examples
 
 CUT = pd.Timestamp("2024-03-01", tz="UTC")
 
@@ -107,3 +108,67 @@ def test_rules_score_cli_matches_library(tmp_path):
     table = pd.read_csv(out).set_index("lead_id")
     assert table["points"].to_dict() == {"a": 65, "b": -35, "c": -10}
     assert table["stage"].to_dict() == {"a": "MQL", "b": "nurture", "c": "nurture"}
+
+
+def test_negative_points_are_capped_at_minus_the_cap():
+    leads = pd.DataFrame({"lead_id": ["n", "m"], "created_at": ["2024-01-01"] * 2})
+    events = pd.DataFrame({
+        "lead_id": ["n"] * 5 + ["m"],
+        "ts": ["2024-02-01", "2024-02-02", "2024-02-03", "2024-02-10", "2024-02-11", "2024-02-12"],
+        "event_type": ["careers_view"] * 3 + ["unsubscribe", "unsubscribe", "careers_view"],
+    })
+    data = load_frames(leads, events, pd.DataFrame({"lead_id": [], "stage": [], "reached_at": []}),
+                       clock=pd.Timestamp("2025-01-01", tz="UTC"))
+    card = Scorecard.model_validate({
+        "events": {"careers_view": {"points": -10, "cap": 25}, "unsubscribe": {"points": -20, "cap": 100}},
+        "thresholds": {"mql": 0, "sql": 10},
+    })
+    keys = pd.DataFrame({"lead_id": ["n", "m"], "cutoff": [CUT, CUT]})
+    s = score_examples(data, card, keys).set_index("lead_id")
+    # n: three careers views, -30, capped at -25; two unsubscribes, -40, under their cap
+    assert s.loc["n", "points"] == -25 - 40 and s.loc["n", "rules_stage"] == "nurture"
+    assert s.loc["m", "points"] == -10  # one careers view: under the cap
+
+
+def test_attribute_points_by_hand():
+    attributes = pd.DataFrame({
+        "title": ["  VP of Sales", "student", None, "Head of IT"],
+        "size": [500.0, 40.0, np.nan, 2000.0],
+        "visits": ["12", "3", "x", "-4"],
+    })
+    rules = [
+        AttributeRule(column="title", equals=["vp of sales", "CEO"], points=8),  # trimmed, any case
+        AttributeRule(column="title", contains_any=["head", "vp"], points=5),  # whole words
+        AttributeRule(column="size", below=50, points=-3),
+        AttributeRule(column="size", above=1000, points=7),
+        AttributeRule(column="visits", per_unit=2.5, cap=20),  # text numbers; unparseable: none
+        AttributeRule(column="visits", per_unit=-1, cap=3),  # a negative rate is capped at -3
+        AttributeRule(column="size", bands=[Band(max=100, points=1), Band(min=100, max=1000, points=2),
+                                            Band(min=1000, points=4)]),
+    ]
+    points = attribute_points(attributes, rules)
+    # VP: 8 + 5, size 500 band 2, visits 12: min(30, 20) and max(-12, -3)
+    # student: size 40 is below 50 (-3) and in the first band (+1), visits 3: 7.5 and -3
+    # None: nothing (missing values earn nothing); x is not a number
+    # Head of IT: 5, size 2000 above 1000 (+7) and band 4, visits -4: -10 and +3 (capped at 3)
+    np.testing.assert_allclose(points, [8 + 5 + 2 + 20 - 3, -3 + 1 + 7.5 - 3, 0.0, 5 + 7 + 4 - 10 + 3])
+
+
+def test_route_at_the_thresholds():
+    stages = route(np.array([9, 10, 39, 40, 80]), Thresholds(mql=10, sql=40))
+    assert stages.tolist() == ["nurture", "MQL", "MQL", "SQL", "SQL"]
+
+
+def test_inactivity_counts_from_creation_without_events():
+    leads = pd.DataFrame({"lead_id": ["quiet", "recent"], "created_at": ["2024-01-30", "2024-01-01"]})
+    events = pd.DataFrame({"lead_id": ["recent"], "ts": ["2024-02-20"], "event_type": ["page_view"]})
+    data = load_frames(leads, events, pd.DataFrame({"lead_id": [], "stage": [], "reached_at": []}),
+                       clock=pd.Timestamp("2025-01-01", tz="UTC"))
+    card = Scorecard.model_validate({"inactivity": {"days": 30, "points": -10}, "thresholds": {"mql": 0, "sql": 1}})
+    keys = pd.DataFrame({"lead_id": ["quiet", "recent", "quiet"],
+                         "cutoff": [CUT, CUT, pd.Timestamp("2024-03-02", tz="UTC")]})
+    s = score_examples(data, card, keys)
+    # quiet: created 31 days before 2024-03-01 (inactive), exactly 32 days before 03-02; recent: 10 days
+    assert s["points"].tolist() == [-10, 0, -10]
+    edge = pd.DataFrame({"lead_id": ["quiet"], "cutoff": [pd.Timestamp("2024-02-29", tz="UTC")]})
+    assert score_examples(data, card, edge)["points"].tolist() == [0]  # exactly 30 days: not over

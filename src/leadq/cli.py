@@ -76,7 +76,8 @@ def main(
     """leadq scores the quality of marketing leads."""
 
 
-DataOpt = Annotated[Path, typer.Option("--data", help="Folder with leads, events and outcomes tables.")]
+DataOpt = Annotated[str, typer.Option(
+    "--data", help="Folder with leads, events and outcomes tables, or a postgresql:// or duckdb:/// URL.")]
 MappingOpt = Annotated[
     Optional[Path], typer.Option("--mapping", help="YAML mapping of your column names and event types.")
 ]
@@ -114,12 +115,25 @@ def generate(
     leads: Annotated[int, typer.Option("--leads", min=1, help="Number of leads.")] = 20_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     end: Annotated[Optional[str], typer.Option("--end", help="Date the history ends (default 2026-06-30).")] = None,
+    history_days: Annotated[int, typer.Option("--history-days", min=1, help="Days of history.")] = 365,
+    shift: Annotated[
+        Optional[str],
+        typer.Option("--shift", help="Change the funnel from --shift-after on: 'conversion' (every lead's "
+                     "conversion hazards x factor, default 0.4), 'buyers' (prospects' x factor, tire-kickers' "
+                     "x 1/factor, default 0.3) or 'events' (a share of pricing views logged as page views, "
+                     "default 0.8)."),
+    ] = None,
+    shift_after: Annotated[Optional[str], typer.Option("--shift-after", help="Date the change starts.")] = None,
+    shift_factor: Annotated[
+        Optional[float], typer.Option("--shift-factor", help="The change's factor or share (default per kind).")
+    ] = None,
 ) -> None:
     """Write synthetic engagement histories: leads, events, outcomes and the generator's truth."""
     from leadq.steps.generate import generate_to_dir
 
     with user_errors():
-        counts = generate_to_dir(out, n_leads=leads, seed=seed, end=end)
+        counts = generate_to_dir(out, n_leads=leads, seed=seed, end=end, history_days=history_days,
+                                 shift=shift, shift_after=shift_after, shift_factor=shift_factor)
     typer.echo(", ".join(f"{n:,} {table}" for table, n in counts.items()) + f" written to {out}")
 
 
@@ -191,7 +205,7 @@ def _print_training(outcome) -> None:
 @app.command()
 def train(
     config: ConfigOpt = None,
-    data: Annotated[Optional[Path], typer.Option("--data", help="Data folder (default: the config's data.dir).")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="Data folder or database URL (default: the config's data.dir).")] = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Train the MQL/SQL models on snapshots, log the run to MLflow, register and gate."""
@@ -209,19 +223,28 @@ def models(
     name: Annotated[Optional[str], typer.Option("--name", help="Registered model name.")] = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """List registered versions with aliases, key test metrics and training date."""
+    """List registered versions: aliases, training date and data, key test metrics, the gate's
+    verdict (or `incomplete`), promotions by hand and the latest realized figures."""
+    from rich.console import Console
+
     from leadq.config import load_config
-    from leadq.tracking.registry import list_versions
+    from leadq.tracking.registry_record import versions_overview
+    from leadq.tracking.registry_text import gate_notes, versions_table
     from leadq.tracking.store_access import existing_store
 
     _quiet_mlflow()
     with user_errors():
         model_name = name or load_config(None).registry.model_name
         uri, notes = existing_store(tracking_uri)
-        table = list_versions(model_name, uri)
+        overview = versions_overview(model_name, uri)
     _print_report(notes)
-    typer.echo(f"{model_name}:")
-    typer.echo(table.to_string(index=False) if len(table) else "(no versions)")
+    if overview.empty:
+        typer.echo(f"{model_name}: no versions")
+        return
+    # Piped or captured output is not cut to 80 columns: the table keeps its natural width.
+    Console(width=None if sys.stdout.isatty() else 240).print(versions_table(overview, model_name))
+    for line in gate_notes(overview):
+        typer.echo(line)
 
 
 @app.command()
@@ -230,16 +253,16 @@ def promote(
     version: Annotated[str, typer.Argument(help="Version to make champion.")],
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Move the `champion` alias to a version by hand."""
-    from leadq.tracking.registry import promote as promote_version
+    """Move the `champion` alias to a version by hand (recorded on the version: who and when)."""
     from leadq.tracking.registry import resolve_version
+    from leadq.tracking.registry_record import promote_by_hand
     from leadq.tracking.store_access import existing_store
 
     _quiet_mlflow()
     with user_errors():
         uri, notes = existing_store(tracking_uri)
         champion = resolve_version(name, version, uri)
-        previous = promote_version(name, champion, uri)
+        previous = promote_by_hand(name, champion, uri)
     _print_report(notes)
     was = f" (was version {previous})" if previous else ""
     typer.echo(f"{name}: champion is now version {champion}{was}")
@@ -248,7 +271,7 @@ def promote(
 @app.command()
 def predict(
     data: DataOpt,
-    out: Annotated[Path, typer.Option("--out", help="Output file, .csv or .parquet.")],
+    out: Annotated[str, typer.Option("--out", help="Output file (.csv, .parquet) or a postgresql:// or duckdb:/// URL.")],
     model: Annotated[
         Optional[str], typer.Option("--model", help="NAME@ALIAS, NAME/VERSION or runs:/... (default lead-quality@champion).")
     ] = None,
@@ -258,6 +281,9 @@ def predict(
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1, help="Leads scored per chunk.")] = 100_000,
     engine: EngineOpt = Engine.duckdb,
     spark_master: SparkMasterOpt = None,
+    out_table: Annotated[
+        Optional[str], typer.Option("--out-table", help="Table for a database --out (default lead_scores; schema.name allowed).")
+    ] = None,
     allow_local_model: AllowLocalModelOpt = False,
 ) -> None:
     """Score every open lead with a registered model; write the table and a drift report."""
@@ -273,7 +299,7 @@ def predict(
         data_mapping = load_yaml_model(mapping, DataMapping) if mapping else None
         cutoff = parse_timestamp(as_of) if as_of is not None else None
         summary = predict_to_file(data, out, model, cutoff, tracking_uri, data_mapping, chunk_rows, progress,
-                                  engine=engine.value, spark_master=spark_master)
+                                  engine=engine.value, spark_master=spark_master, out_table=out_table)
     _print_report(summary.warnings)
     _print_prediction(summary)
 
@@ -304,21 +330,19 @@ def _chunk_progress():
 @app.command()
 def ui(
     tracking_uri: TrackingOpt = None,
-    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 5000,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1.")] = 5000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Server worker processes.")] = 1,
 ) -> None:
-    """Open the MLflow UI on the default store (or the given tracking URI)."""
-    import subprocess
-
-    from leadq.tracking.store import artifact_location, resolve_tracking_uri
+    """Serve the MLflow UI on the default store (or the given tracking URI) until stopped;
+    stopping leadq (Ctrl-C, SIGTERM) stops the server and all its workers."""
+    from leadq.tracking.ui_server import serve_ui
+    from leadq.tracking.store import resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
-               "--port", str(port)]
-    root = artifact_location(uri)
-    if root:
-        command += ["--default-artifact-root", root]
-    typer.echo(f"MLflow UI on http://127.0.0.1:{port} for {uri} (Ctrl-C to stop)")
-    raise typer.Exit(subprocess.call(command))
+    with user_errors():
+        code = serve_ui(uri, port, workers=workers, on_start=lambda _pgid: typer.echo(
+            f"MLflow UI on http://127.0.0.1:{port} for {uri} (Ctrl-C to stop)"))
+    raise typer.Exit(code)
 
 
 rules_app = typer.Typer(help="Rule scorecards: score leads by points, learn points from data.",
@@ -339,7 +363,7 @@ def rules_score(
     ] = None,
 ) -> None:
     """Score open leads by a rule scorecard as of a cutoff (or every lead of a lead-level table)."""
-    if data.is_file() or config is not None:
+    if Path(data).is_file() or config is not None:
         from leadq.steps.rules import rules_score_lead_table_to_file
 
         with user_errors():
@@ -355,6 +379,45 @@ def rules_score(
 
 
 @app.command()
+def monitor(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.html, monitor.csv and calibration.csv.")],
+    scores: Annotated[
+        Optional[list[Path]],
+        typer.Option("--scores", help="Score files written by `leadq predict`, or folders of them (repeatable)."),
+    ] = None,
+    more_scores: Annotated[
+        Optional[list[Path]], typer.Argument(help="More score files or folders (`--scores a.csv b.csv` works).")
+    ] = None,
+    config: Annotated[
+        Optional[Path],
+        typer.Option("--config", help="Pipeline config whose `monitor` section sets the thresholds "
+                     "(default: the one logged with each model)."),
+    ] = None,
+    tracking_uri: TrackingOpt = None,
+    mapping: MappingOpt = None,
+) -> None:
+    """Judge issued scores by the outcomes they predicted: realized metrics, drift, a verdict per
+    model version (exit code 7 for retrain)."""
+    from leadq.core.yaml_model import load_yaml_model
+    from leadq.data.mapping import DataMapping
+    from leadq.steps.monitor import describe, monitor_to_dir
+
+    paths = [*(scores or []), *(more_scores or [])]
+    if not paths:
+        _echo_error("--scores: give at least one score file or folder")
+        raise typer.Exit(2)
+    _quiet_mlflow()
+    with user_errors():
+        data_mapping = load_yaml_model(mapping, DataMapping) if mapping else None
+        outcome = monitor_to_dir(paths, data, out, config, tracking_uri, data_mapping)
+    _print_report(outcome.warnings)
+    for line in describe(outcome):
+        typer.echo(line)
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command()
 def compare(
     out: Annotated[Path, typer.Option("--out", help="Folder for report.html, the plots and comparison.csv.")],
     model: Annotated[
@@ -367,7 +430,7 @@ def compare(
         Optional[Path], typer.Option("--config", help="Pipeline config (default: the one logged with the model's run).")
     ] = None,
     data: Annotated[
-        Optional[Path], typer.Option("--data", help="Data folder (default: the one logged with the model's run).")
+        Optional[str], typer.Option("--data", help="Data folder or database URL (default: the one logged with the model's run).")
     ] = None,
     learned: Annotated[
         Optional[Path], typer.Option("--learned", help="Learned scorecard YAML (default: fitted on the training window).")
@@ -393,7 +456,7 @@ def compare(
 @rules_app.command("learn")
 def rules_learn(
     out: Annotated[Path, typer.Option("--out", help="Scorecard YAML to write.")],
-    data: Annotated[Optional[Path], typer.Option("--data", help="Data folder (default: the config's data.dir).")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="Data folder or database URL (default: the config's data.dir).")] = None,
     config: ConfigOpt = None,
     target: Annotated[
         Optional[str], typer.Option("--target", help="Stage the points are fitted for (default: the last target, sql).")

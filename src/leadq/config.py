@@ -27,7 +27,7 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where the three tables live and how their columns map onto the contract."""
 
-    dir: str = Field(default="data/demo", description="Folder with leads, events and outcomes.")
+    dir: str = Field(default="data/demo", description="Folder with leads, events and outcomes, or a database URL.")
     mapping: DataMapping = Field(default_factory=DataMapping)
 
 
@@ -153,6 +153,31 @@ class RegistryConfig(_Section):
         return name
 
 
+class MonitorConfig(_Section):
+    """`leadq monitor`: how issued scores are judged once their outcomes are known (see
+    `leadq.monitor.verdict` for the rules these settings feed)."""
+
+    bootstrap_resamples: int = Field(
+        default=500, ge=50, description="Bootstrap resamples of leads behind every interval."
+    )
+    interval: float = Field(default=0.95, gt=0.5, lt=1, description="Coverage of the intervals.")
+    calibration_tolerance: float = Field(
+        default=0.2, gt=0, lt=1,
+        description="Calibration is off when the interval of observed / predicted conversions "
+        "lies wholly outside 1 +- this.",
+    )
+    psi_limit: float = Field(default=0.25, gt=0, description="A scoring run drifted when its PSI is over this.")
+    psi_runs: int = Field(default=3, ge=1, description="Drifted runs in a row that mean retrain.")
+    psi_features: bool = Field(
+        default=False,
+        description="Count the features' PSI too, not only the scores'. Off by default: an open "
+        "pool's lead ages and recency drift by themselves as it grows old.",
+    )
+    retrain_exit_code: bool = Field(
+        default=True, description="Exit with code 6 when a model version's verdict is retrain (false: 0)."
+    )
+
+
 class AuditConfig(_Section):
     """The leakage audit run before every training: one column that predicts the label almost
     alone stops the run unless it is listed in `allow`."""
@@ -198,6 +223,7 @@ class PipelineConfig(_Section):
         default=None, description="Train on a lead-level table instead of the three tables."
     )
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
     @model_validator(mode="after")
     def _check_cross_fields(self) -> "PipelineConfig":
@@ -245,5 +271,10 @@ def load_config(path: str | Path | None = None) -> PipelineConfig:
 
 
 def config_to_yaml(config: PipelineConfig) -> str:
-    """The fully resolved config as YAML (logged with each run)."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    """The fully resolved config as YAML (logged with each run); a database URL in `data.dir`
+    loses its password."""
+    from leadq.data.database import redact_url
+
+    raw = config.model_dump(mode="json")
+    raw["data"]["dir"] = redact_url(raw["data"]["dir"])
+    return yaml.safe_dump(raw, sort_keys=False)

@@ -24,9 +24,11 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from leadq.data.attributes import numeric_sql
 from leadq.data.contract import OPTIONAL_EVENT_COLUMNS, REQUIRED_COLUMNS, TABLES
+from leadq.data.database import is_database_url, read_database_tables
 from leadq.core.errors import BadInputError
 from leadq.core.files import find_table
 from leadq.data.integrity import exact_duplicates, id_format_hint
@@ -147,17 +149,24 @@ def connect(memory_limit: str | None = None, threads: int | None = None) -> duck
 
 
 def load_data(
-    data_dir: Path,
+    data_dir: Path | str,
     mapping: DataMapping | None = None,
     clock: pd.Timestamp | None = None,
     require_leads: bool = True,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> LoadedData:
-    """Read `leads`, `events` and `outcomes` from `data_dir` and validate them."""
+    """Read `leads`, `events` and `outcomes` from `data_dir` and validate them.
+
+    `data_dir` is a folder or a database URL (`leadq.data.database`); either way the tables
+    named by the mapping's `tables:` section are judged by the same policy."""
+    mapping = mapping or DataMapping()
+    if is_database_url(data_dir):
+        tables, sources = read_database_tables(data_dir, mapping, TABLES)
+        return load_frames(*(tables[t] for t in TABLES), mapping, clock, require_leads, con, sources=sources)
     con = con or connect()
     sources = {}
     for table in TABLES:
-        files, fmt = find_table(Path(data_dir), table)
+        files, fmt = find_table(Path(data_dir), folder_table_name(mapping, table, data_dir))
         paths = [str(p) for p in files]
         # Parquet is scanned again cheaply when needed; CSV is parsed once. File names reach
         # DuckDB through its relation API (as values, never pasted into SQL text).
@@ -173,24 +182,37 @@ def load_data(
         except duckdb.Error as exc:
             raise BadInputError(f"{paths[0]}: cannot be read as {fmt} ({str(exc).splitlines()[0]})") from None
         sources[table] = paths[0] if len(paths) == 1 else f"{files[0].parent}/"
-    return _validate(con, sources, mapping or DataMapping(), clock, require_leads)
+    return _validate(con, sources, mapping, clock, require_leads)
+
+
+def folder_table_name(mapping: DataMapping, table: str, data_dir) -> str:
+    """The file or folder name of contract table `table` in a data folder (the mapping's
+    `tables:` name, else the contract's); a `query:` needs a database."""
+    source = mapping.table_source(table)
+    if source.query is not None:
+        raise BadInputError(f"{data_dir}: the mapping gives a query for '{table}'; queries need a "
+                            "database source (postgresql://... or duckdb:///...)")
+    return source.table
 
 
 def load_frames(
-    leads: pd.DataFrame,
-    events: pd.DataFrame,
-    outcomes: pd.DataFrame,
+    leads: pd.DataFrame | pa.Table,
+    events: pd.DataFrame | pa.Table,
+    outcomes: pd.DataFrame | pa.Table,
     mapping: DataMapping | None = None,
     clock: pd.Timestamp | None = None,
     require_leads: bool = True,
     con: duckdb.DuckDBPyConnection | None = None,
+    sources: dict[str, str] | None = None,
 ) -> LoadedData:
-    """Validate in-memory tables exactly as `load_data` validates files."""
+    """Validate in-memory tables (pandas or Arrow) exactly as `load_data` validates files.
+
+    `sources` names each table in messages and fingerprints (default `<leads frame>`, ...)."""
     con = con or connect()
     for table, frame in (("leads", leads), ("events", events), ("outcomes", outcomes)):
         con.register(f"frame_{table}", frame)
         con.execute(f"CREATE OR REPLACE VIEW raw_{table} AS SELECT * FROM frame_{table}")
-    sources = {t: f"<{t} frame>" for t in TABLES}
+    sources = sources or {t: f"<{t} frame>" for t in TABLES}
     return _validate(con, sources, mapping or DataMapping(), clock, require_leads)
 
 

@@ -55,7 +55,7 @@ def drift_report(scored: pd.DataFrame, features_sample: pd.DataFrame, reference:
         if name in features_sample.columns:
             psi[name] = population_stability_index(bins, features_sample[name].to_numpy(dtype=float))
     warnings = [
-        f"drift: PSI of {name} is {value:.3f} (over {PSI_WARNING}) against the training data"
+        f"drift: PSI of {name} is {value:.3f} (over {PSI_WARNING}) against the model's reference"
         for name, value in psi.items() if value > PSI_WARNING
     ]
     return psi, warnings

@@ -33,6 +33,7 @@ OracleFn = Callable[[pd.DataFrame, str], np.ndarray]
 """Given examples (lead_id, cutoff, ...) and a target, the generator's true probabilities."""
 
 REFERENCE_TOP_FEATURES = 10
+REFERENCE_MIN_ROWS = 1000
 
 
 @dataclass
@@ -98,6 +99,19 @@ class TrainResult:
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """`p_<target>` columns for a lead-level feature table."""
         return score_features(self.models(), self.spec, features)
+
+    def test_predictions(self) -> pd.DataFrame:
+        """The test window as the model scored it: `lead_id`, `cutoff` (when there is one), and
+        per target `label_<t>` and `p_<t>` (NaN where the row is no example for t). Logged with
+        the run, so monitoring measures the test window as it measures issued scores."""
+        examples = self.test_examples
+        frame = examples[[c for c in ("lead_id", "cutoff") if c in examples]].copy()
+        for t, tm in self.targets.items():
+            label = examples[f"label_{t}"].to_numpy(dtype=float)
+            p = np.full(len(frame), np.nan)
+            p[~np.isnan(label)] = tm.p_test
+            frame[f"label_{t}"], frame[f"p_{t}"] = label, p
+        return frame
 
 
 def score_features(models: dict[str, Any], spec: FeatureSpec, features: pd.DataFrame) -> pd.DataFrame:
@@ -235,11 +249,23 @@ def _fit_target(
     )
 
 
+def reference_rows(test_frame: pd.DataFrame, min_rows: int = REFERENCE_MIN_ROWS) -> pd.DataFrame:
+    """The population a model meets when it scores, as far as training knows it: the examples
+    (open leads) at the test window's last cutoff, with earlier test cutoffs added, latest first,
+    until there are at least `min_rows` rows. One cutoff, not all of them: leads at a cutoff
+    have the ages and recent activity leads have at any one scoring date, which a pool of every
+    cutoff (young leads early in the history, old ones late) does not."""
+    counts = test_frame.groupby("cutoff").size().sort_index(ascending=False)
+    before = counts.cumsum().shift(fill_value=0)
+    return test_frame[test_frame["cutoff"].isin(counts.index[(before < min_rows).to_numpy()])]
+
+
 def reference_distributions(result_targets: dict[str, TargetModel], spec: FeatureSpec,
                             train_frame: pd.DataFrame) -> dict[str, Any]:
-    """Training-window binned distributions (`leadq.models.drift.reference_bins`) of the most important
-    numeric features and of each target's probability, kept with the model so scoring can
-    report drift (PSI)."""
+    """Binned distributions (`leadq.models.drift.reference_bins`) of the most important numeric
+    features over `train_frame`'s rows (`reference_rows` of the test window for time-split
+    training), and of each target's probability over its rows that are examples for it (leads
+    still open for it, as scored), kept with the model so scoring reports drift (PSI)."""
     numeric = set(spec.numeric_columns())
     ranked: dict[str, float] = {}
     for tm in result_targets.values():
@@ -251,11 +277,16 @@ def reference_distributions(result_targets: dict[str, TargetModel], spec: Featur
     scores = score_features(
         {t: tm.model for t, tm in result_targets.items()}, spec, train_frame
     )
-    return {
+    open_for = {f"p_{t}": train_frame[f"label_{t}"].notna().to_numpy() for t in result_targets}
+    reference = {
         "rows": int(len(train_frame)),
         "features": features,
-        "scores": {c: reference_bins(scores[c].to_numpy(dtype=float)) for c in scores},
+        "scores": {c: reference_bins(scores[c].to_numpy(dtype=float)[open_for[c]]) for c in scores},
     }
+    if "cutoff" in train_frame:
+        cutoffs = pd.to_datetime(train_frame["cutoff"], utc=True)
+        reference["cutoffs"] = [cutoffs.min().isoformat(), cutoffs.max().isoformat()]
+    return reference
 
 
 def train_models(
@@ -326,6 +357,6 @@ def _train_models(examples, spec, config, oracle, progress) -> TrainResult:
         test_examples=frames["test"].reset_index(drop=True),
         train_sample=frames["train"].head(5).reset_index(drop=True),
         window_rows={w: int(len(f)) for w, f in frames.items()},
-        reference=reference_distributions(targets, spec, frames["train"]),
+        reference=reference_distributions(targets, spec, reference_rows(frames["test"])),
         audit=audit,
     )

@@ -89,9 +89,11 @@ def finish_scores(scored: pd.DataFrame, funnel: list[str], artifacts, model: Mod
     scored["as_of"] = as_of.isoformat()
     scored["scored_at"] = scored_at
     scored = scored[score_header(funnel)]
-    raw_scores = scored[f"p_{score_target}"].fillna(1.0)
-    psi, drift_warnings = drift_report(scored.assign(**{f"p_{score_target}": raw_scores}),
-                                        feature_sample, artifacts.reference, f"p_{score_target}")
+    # Like for like: the reference describes leads still open for the score's target (the
+    # model's examples), so leads that already reached it (scored 100 by rule) stay out.
+    still_open = scored[f"p_{score_target}"].notna().to_numpy()
+    psi, drift_warnings = drift_report(scored[still_open], feature_sample[still_open],
+                                       artifacts.reference, f"p_{score_target}")
     warnings = [*warnings, *drift_warnings]
     report = {
         "leads_scored": int(len(scored)),
@@ -167,8 +169,9 @@ def predict_leads(
         if progress:
             progress(min(start + chunk_rows, total), total)
     if not chunks:
-        return (pd.DataFrame(columns=score_header(funnel)), {"leads_scored": 0, "as_of": as_of.isoformat()},
-                warnings)
+        return (pd.DataFrame(columns=score_header(funnel)),
+                {"leads_scored": 0, "as_of": as_of.isoformat(), "scored_at": scored_at, "model_uri": model.uri,
+                 "model_version": model.version, "warnings": warnings}, warnings)
     scored = pd.concat(chunks, ignore_index=True)
     return finish_scores(scored, funnel, artifacts, model, as_of, scored_at,
                          pd.concat(samples, ignore_index=True), warnings)

@@ -22,6 +22,7 @@ import pandas as pd
 from leadq.core.errors import BadInputError
 from leadq.core.files import find_table
 from leadq.data.contract import OPTIONAL_EVENT_COLUMNS, REQUIRED_COLUMNS, TABLES
+from leadq.data.load import folder_table_name
 from leadq.data.mapping import DataMapping
 from leadq.data.policy import (
     check_lead_ids,
@@ -242,7 +243,7 @@ def load_spark_tables(
     require_pyspark()
     sources = {}
     for table in TABLES:
-        files, fmt = find_table(Path(data_dir), table)
+        files, fmt = find_table(Path(data_dir), folder_table_name(mapping or DataMapping(), table, data_dir))
         try:
             raw = _read_table(spark, files, fmt)
         except Exception as exc:  # AnalysisException and friends: a file Spark cannot read

@@ -21,6 +21,7 @@ from leadq.config import PipelineConfig, load_config, parse_config
 from leadq.core.errors import BadInputError
 from leadq.core.files import refuse_outputs_over_inputs, table_inputs
 from leadq.data.contract import TABLES
+from leadq.data.database import data_location, redact_url
 from leadq.data.load import load_data
 from leadq.features.engine import build_feature_table
 from leadq.features.lead_table import load_lead_table
@@ -84,14 +85,14 @@ def default_rules_path() -> Path:
     return Path(str(resources.files("leadq.defaults").joinpath(PACKAGED_RULES)))
 
 
-def _data_dir(data_dir: Path | None, logged: PipelineConfig | None, config: PipelineConfig) -> Path:
+def _data_dir(data_dir: Path | str | None, logged: PipelineConfig | None, config: PipelineConfig) -> Path | str:
     if data_dir is not None:
-        folder, origin = Path(data_dir), "--data"
+        folder, origin = data_location(data_dir), "--data"
     elif logged is not None:
-        folder, origin = Path(logged.data.dir), "the data folder logged with the model's run"
+        folder, origin = data_location(logged.data.dir), "the data folder logged with the model's run"
     else:
-        folder, origin = Path(config.data.dir), "the config's data.dir"
-    if not folder.is_dir():
+        folder, origin = data_location(config.data.dir), "the config's data.dir"
+    if isinstance(folder, Path) and not folder.is_dir():
         raise BadInputError(f"{folder}: data folder not found ({origin}); pass --data DIR")
     return folder
 
@@ -303,7 +304,7 @@ def compare_to_dir(
         run_id = log_comparison_run(
             model, config,
             params={
-                ("lead_table.path" if lead_table else "data.dir"): str(folder)[:6000],
+                ("lead_table.path" if lead_table else "data.dir"): redact_url(folder)[:6000],
                 "n_boot": str(n_boot), "capacity": "overall top-k", "threshold_tuning": tuning,
                 "value_per_conversion": str(config.value_per_conversion),
                 "cost_per_contact": str(config.cost_per_contact),

@@ -2,6 +2,10 @@
 
 from pathlib import Path
 
+from leadq.features.examples import infer_attribute_spec
+from leadq.features.spec import FeatureSpec
+from leadq.features.engine import build_features
+from leadq.data.database import is_database_url, redact_url
 from leadq.core.errors import BadInputError
 from leadq.core.files import check_table_suffix, refuse_outputs_over_inputs, table_inputs, write_table
 from leadq.core.timestamps import future_cutoff_warning, parse_timestamp
@@ -10,9 +14,6 @@ from leadq.data.attributes import report_unparseable_numbers
 from leadq.data.contract import TABLES
 from leadq.data.load import load_data
 from leadq.data.mapping import DataMapping
-from leadq.features.engine import build_features
-from leadq.features.examples import infer_attribute_spec
-from leadq.features.spec import FeatureSpec
 
 __all__ = ["features_to_file", "parse_timestamp"]
 
@@ -55,6 +56,9 @@ def _features_to_file_spark(data_dir: Path, cutoff, out: Path, mapping: DataMapp
     from leadq.spark.session import job_session
     from leadq.spark.load import load_spark_tables
 
+    if is_database_url(data_dir):
+        raise BadInputError(f"{redact_url(data_dir)}: --engine spark reads files; use --engine duckdb "
+                            "for a database source")
     with job_session(spark_master) as spark:
         data = load_spark_tables(spark, Path(data_dir), mapping)
         spec = infer_attribute_spec(data, spec or FeatureSpec())

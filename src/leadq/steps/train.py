@@ -9,6 +9,7 @@ import pandas as pd
 from leadq.core.errors import BadInputError
 from leadq.config import PipelineConfig, load_config
 from leadq.data import synth
+from leadq.data.database import data_location
 from leadq.data.load import load_data
 from leadq.data.attributes import report_unparseable_numbers
 from leadq.features.lead_table import load_lead_table
@@ -22,9 +23,9 @@ from leadq.tracking.training_run import TrainingOutcome, log_training, register_
 TRUTH_FILE = "truth.parquet"
 
 
-def resolve_data_dir(data_dir: Path | None, config: PipelineConfig) -> Path:
-    """The data folder: the `--data` flag, else the config's `data.dir`."""
-    return Path(data_dir) if data_dir is not None else Path(config.data.dir)
+def resolve_data_dir(data_dir: Path | str | None, config: PipelineConfig) -> Path | str:
+    """The data folder or database URL: the `--data` flag, else the config's `data.dir`."""
+    return data_location(data_dir if data_dir is not None else config.data.dir)
 
 
 def train_from_files(
@@ -53,8 +54,8 @@ def train_from_files(
                             "config with a 'lead_table' section (id_column, label_column)")
     folder = resolve_data_dir(data_dir, config)
     data = load_data(folder, config.data.mapping)
-    truth_path = folder / TRUTH_FILE
-    truth = pd.read_parquet(truth_path) if truth_path.is_file() else None
+    truth_path = folder / TRUTH_FILE if isinstance(folder, Path) else None  # generated folders only
+    truth = pd.read_parquet(truth_path) if truth_path is not None and truth_path.is_file() else None
     outcome = run_training(data, config, tracking_uri=tracking_uri, progress=progress, truth=truth)
     outcome.data_report = [*store_notes, *outcome.data_report]
     return outcome
@@ -111,11 +112,12 @@ def run_training(
     result = train_models(examples, spec, config, oracle=oracle, progress=training_progress)
     uri = resolve_tracking_uri(tracking_uri, config.tracking_uri)
     report("logging the run to MLflow", 7, total)
+    fingerprint = data.fingerprint()
     run_id, model_uri, experiment_id = log_training(
-        result, config, uri, fingerprint=data.fingerprint(), data_report=list(data.report)
+        result, config, uri, fingerprint=fingerprint, data_report=list(data.report)
     )
     report("registering the model and running the quality gate", 8, total)
-    version, decision = register_and_gate(result, config, run_id, model_uri, uri)
+    version, decision = register_and_gate(result, config, run_id, model_uri, uri, fingerprint)
     report("done", total, total)
     return TrainingOutcome(
         result=result, run_id=run_id, model_uri=model_uri, version=version, decision=decision,
@@ -149,7 +151,7 @@ def train_lead_table(
                    "positives": int(table.y.sum())}
     run_id, model_uri, experiment_id = log_training(result, config, uri, fingerprint=fingerprint,
                                                     data_report=table.report)
-    version, decision = register_and_gate(result, config, run_id, model_uri, uri)
+    version, decision = register_and_gate(result, config, run_id, model_uri, uri, fingerprint)
     return TrainingOutcome(
         result=result, run_id=run_id, model_uri=model_uri, version=version, decision=decision,
         tracking_uri=uri, experiment_id=experiment_id, spec=table.spec, data_report=table.report,

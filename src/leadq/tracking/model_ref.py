@@ -23,6 +23,7 @@ from leadq.core.errors import ModelNotFoundError
 DEFAULT_MODEL = "lead-quality@champion"
 CONFIG_ARTIFACT = "config.yaml"
 LEAD_TABLE_ARTIFACT = "lead_table.json"
+TEST_PREDICTIONS_ARTIFACT = "test_predictions.parquet"
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,23 @@ def _run_artifact_text(model: ModelRef, artifact: str) -> str | None:
                 run_id=model.run_id, artifact_path=artifact, dst_path=tmp, tracking_uri=model.tracking_uri
             )
             return Path(path).read_text(encoding="utf-8")
+    except (MlflowException, OSError):
+        return None
+
+
+def logged_test_predictions(model: ModelRef):
+    """The test window as the model scored it at training (`TrainResult.test_predictions`), or
+    None for a model logged before training kept it."""
+    import pandas as pd
+
+    if not model.run_id:
+        return None
+    try:
+        with tempfile.TemporaryDirectory(prefix="leadq-") as tmp:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=model.run_id, artifact_path=TEST_PREDICTIONS_ARTIFACT, dst_path=tmp,
+                tracking_uri=model.tracking_uri)
+            return pd.read_parquet(path)
     except (MlflowException, OSError):
         return None
 

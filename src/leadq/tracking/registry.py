@@ -191,12 +191,23 @@ def decide(
     gain = (champion_value - challenger_value) if lower else (challenger_value - champion_value)
     promoted = bool(gain > margin)
     verdict = "promoted" if promoted else "not promoted"
-    reason = (
-        f"{verdict}: {metric} {challenger_value:.6f} vs champion v{champion_version} "
-        f"{champion_value:.6f} ({'lower' if lower else 'higher'} is better, margin {margin:g})"
-    )
+    ours, theirs = _distinct_figures(challenger_value, champion_value)
+    if lower:
+        comparison = f"{'<' if promoted else '>='} champion v{champion_version} {theirs} - margin {margin:g}"
+    else:
+        comparison = f"{'>' if promoted else '<='} champion v{champion_version} {theirs} + margin {margin:g}"
+    reason = f"{verdict}: {metric} {ours} {comparison}"
     return GateDecision(version, promoted, metric, challenger_value, champion_value,
                         champion_version, margin, reason)
+
+
+def _distinct_figures(a: float, b: float) -> tuple[str, str]:
+    """Both numbers with 4 decimals, or as many more (up to 10) as it takes to tell them apart."""
+    for decimals in range(4, 11):
+        text_a, text_b = f"{a:.{decimals}f}", f"{b:.{decimals}f}"
+        if text_a != text_b:
+            return text_a, text_b
+    return f"{a:.4f}", f"{b:.4f}"
 
 
 def run_gate(
@@ -234,8 +245,9 @@ def promote(name: str, version: str, tracking_uri: str) -> str | None:
 
 
 def list_versions(name: str, tracking_uri: str) -> pd.DataFrame:
-    """One row per version: version, aliases, created_at (UTC), run_id and the run's test
-    metrics (`test_roc_auc_*`, `test_pr_auc_*`, `test_log_loss_*`)."""
+    """One row per version: version, aliases, created_at (UTC), run_id, the version's tags
+    (`tags`), the run's `leadq.*` tags (`run_tags`) and the run's test metrics
+    (`test_roc_auc_*`, `test_pr_auc_*`, `test_log_loss_*`)."""
     check_model_name(name, "--name")
     _require_model(name, tracking_uri)
     mlflow_client = client(tracking_uri)
@@ -247,9 +259,13 @@ def list_versions(name: str, tracking_uri: str) -> pd.DataFrame:
             "aliases": ", ".join(sorted(a for a, v in aliases.items() if str(v) == str(mv.version))),
             "created_at": pd.Timestamp(mv.creation_timestamp, unit="ms", tz="UTC"),
             "run_id": mv.run_id,
+            "tags": dict(mv.tags or {}),
+            "run_tags": {},
         }
         if mv.run_id:
-            metrics = mlflow_client.get_run(mv.run_id).data.metrics
+            run = mlflow_client.get_run(mv.run_id)
+            row["run_tags"] = {k: v for k, v in run.data.tags.items() if k.startswith("leadq.")}
+            metrics = run.data.metrics
             for key in sorted(metrics):
                 if key.startswith(("test_roc_auc_", "test_pr_auc_", "test_log_loss_")):
                     row[key] = metrics[key]

@@ -8,13 +8,16 @@ import mlflow
 from mlflow.exceptions import MlflowException
 
 from leadq.config import PipelineConfig, config_to_yaml
+from leadq.data.database import redact_url
 from leadq.core.errors import BadInputError
 from leadq.features.spec import FeatureSpec
 from leadq.models.plots import save_target_plots
 from leadq.models.train import TrainResult
-from leadq.tracking.model_ref import CONFIG_ARTIFACT, LEAD_TABLE_ARTIFACT
+from leadq.tracking.model_ref import CONFIG_ARTIFACT, LEAD_TABLE_ARTIFACT, TEST_PREDICTIONS_ARTIFACT
 from leadq.tracking.pyfunc import log_scoring_model
 from leadq.tracking.registry import CHAMPION, decide, parse_metric, register_version, run_gate
+from leadq.tracking.registry_record import describe_registration
+from leadq.tracking.registry_text import training_facts
 from leadq.tracking.store import client, ensure_experiment, flatten_params, log_json, scratch_dir, use_tracking_uri
 
 DATA_HASH_TAG = "leadq.data_sha256"
@@ -54,7 +57,7 @@ def log_training(
     if result.lead_table is not None:  # column names may hold characters params refuse
         params["lead_table.path"] = str(result.lead_table.get("source", ""))[:6000]
     else:
-        params.update(flatten_params("data", {"dir": config.data.dir}))
+        params.update(flatten_params("data", {"dir": redact_url(config.data.dir)}))
     params["evaluation"] = result.evaluation
     if result.split is not None:
         params.update(flatten_params("split", result.split.summary()))
@@ -84,6 +87,8 @@ def log_training(
                 plot_paths = save_target_plots(t, tm.y_test, tm.p_test, tm.importances, tmp / "plots")
                 for path in plot_paths:
                     mlflow.log_artifact(str(path), artifact_path="plots")
+            result.test_predictions().to_parquet(tmp / TEST_PREDICTIONS_ARTIFACT, index=False)
+            mlflow.log_artifact(str(tmp / TEST_PREDICTIONS_ARTIFACT))
             info = log_scoring_model(
                 models=result.models(),
                 spec=result.spec,
@@ -98,10 +103,12 @@ def log_training(
 
 
 def register_and_gate(
-    result: TrainResult, config: PipelineConfig, run_id: str, model_uri: str, tracking_uri: str
+    result: TrainResult, config: PipelineConfig, run_id: str, model_uri: str, tracking_uri: str,
+    fingerprint: dict | None = None,
 ):
     """Register the logged model (alias `challenger`), run the quality gate against the
-    champion on this run's test examples, and record the decision on the run as tags."""
+    champion on this run's test examples, and record the decision on the version (tags and
+    description, `leadq.tracking.registry_record`) and on the run as tags."""
     metric = config.registry.promotion_metric
     _, name, target = parse_metric(metric)
     if target not in result.targets or name not in result.targets[target].test:
@@ -115,6 +122,8 @@ def register_and_gate(
             version, result.test_examples, result.targets[target].test[name],
             config.registry.model_name, metric, config.registry.margin, tracking_uri,
         )
+    describe_registration(training_facts(result, config, fingerprint, run_id), version,
+                          decision.promoted, decision.reason, tracking_uri)
     mlflow_client = client(tracking_uri)
     for key, value in {**decision.as_tags(), "leadq.registered_version": version}.items():
         mlflow_client.set_tag(run_id, key, value)
