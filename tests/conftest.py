@@ -85,6 +85,9 @@ def pg_url(postgres_server, request) -> str:
 
     name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
     return create_database(postgres_server, f"{name}_{id(request) % 10_000}")
+
+
+@pytest.fixture(scope="session")
 def spark():
     """One local SparkSession for the whole run (starting a JVM takes seconds), tuned for tiny
     data (one shuffle partition, no adaptive execution). Skips without pyspark or Java."""
