@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from leadq.core.errors import BadInputError
+from leadq.core.yaml_model import read_yaml
 from leadq.features.spec import FeatureSpec
 from leadq.data.mapping import DataMapping
 
@@ -25,7 +26,22 @@ class DataConfig(_Section):
     """Where the three tables live and how their columns map onto the contract."""
 
     dir: str = Field(default="data/demo", description="Folder with leads, events and outcomes.")
-    mapping: DataMapping = Field(default_factory=DataMapping)
+    mapping: DataMapping = Field(
+        default_factory=DataMapping,
+        description="The mapping itself, or the path of a mapping YAML file (relative to the config "
+        "file's folder), e.g. pipelines/sources/hubspot.yaml.",
+    )
+
+    @field_validator("mapping", mode="before")
+    @classmethod
+    def _mapping_from_file(cls, value, info: ValidationInfo):
+        if not isinstance(value, str):
+            return value
+        path = Path(value).expanduser()
+        base = (info.context or {}).get("base_dir")
+        if not path.is_absolute() and base is not None and (Path(base) / path).is_file():
+            path = Path(base) / path
+        return read_yaml(path)
 
 
 class SnapshotConfig(_Section):
@@ -272,14 +288,16 @@ def _describe(error: dict[str, Any]) -> str:
     return f"'{key}': {message}" if key else message
 
 
-def parse_config(raw: dict[str, Any] | None, source: str = "config") -> PipelineConfig:
-    """Validate a config mapping; any problem becomes one BadInputError line naming the key."""
+def parse_config(raw: dict[str, Any] | None, source: str = "config", base_dir: Path | None = None) -> PipelineConfig:
+    """Validate a config mapping; any problem becomes one BadInputError line naming the key.
+
+    `base_dir` is where relative file references (a `data.mapping` path) are looked up first."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise BadInputError(f"{source}: expected a mapping of keys to values at the top level")
     try:
-        return PipelineConfig.model_validate(raw)
+        return PipelineConfig.model_validate(raw, context={"base_dir": base_dir})
     except ValidationError as exc:
         errors = exc.errors()
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
@@ -299,7 +317,7 @@ def load_config(path: str | Path | None = None) -> PipelineConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise BadInputError(f"{path}: not valid YAML{where}") from None
-    return parse_config(raw, source=str(path))
+    return parse_config(raw, source=str(path), base_dir=path.parent)
 
 
 def config_to_yaml(config: PipelineConfig) -> str:

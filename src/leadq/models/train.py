@@ -486,6 +486,7 @@ def run_training(
     The tracking URI is `tracking_uri`, else `config.tracking_uri`, else
     $MLFLOW_TRACKING_URI, else sqlite:///models/mlflow.db.
     """
+    from leadq.features.coverage import drop_constant_features
     from leadq.features.examples import build_examples, infer_attribute_spec, snapshot_cutoffs
     from leadq.tracking.store import resolve_tracking_uri
 
@@ -505,6 +506,8 @@ def run_training(
         data, spec, cutoffs, config.targets, config.horizon_days,
         snapshots.leads_per_cutoff, config.seed,
     )
+    spec, coverage = drop_constant_features(examples, spec, getattr(data, "event_columns", None))
+    data_report = [*data.report, *coverage]
     oracle = synthetic_oracle(truth, config.horizon_days) if truth is not None else None
 
     def training_progress(step: str, done: int, steps: int) -> None:
@@ -514,14 +517,14 @@ def run_training(
     uri = resolve_tracking_uri(tracking_uri, config.tracking_uri)
     report("logging the run to MLflow", 7, total)
     run_id, model_uri, experiment_id = log_training(
-        result, config, uri, fingerprint=data.fingerprint(), data_report=list(data.report)
+        result, config, uri, fingerprint=data.fingerprint(), data_report=data_report
     )
     report("registering the model and running the quality gate", 8, total)
     version, decision = register_and_gate(result, config, run_id, model_uri, uri)
     report("done", total, total)
     return TrainingOutcome(
         result=result, run_id=run_id, model_uri=model_uri, version=version, decision=decision,
-        tracking_uri=uri, experiment_id=experiment_id, spec=spec, data_report=list(data.report),
+        tracking_uri=uri, experiment_id=experiment_id, spec=spec, data_report=data_report,
     )
 
 

@@ -200,6 +200,25 @@ def score_chunk(pipelines: dict, spec, funnel: list[str], keys: pd.DataFrame,
     return part
 
 
+def model_mapping(model_ref: str | None, tracking_uri: str | None) -> DataMapping:
+    """The data mapping logged with the model's training run, so a new export of the same
+    shape is read the same way (the contract names when the run logged none). A missing model
+    is `ModelNotFoundError`, before any data is read."""
+    from leadq.tracking.logged import logged_mapping
+    from leadq.tracking.registry import model_version
+    from leadq.tracking.store import resolve_tracking_uri
+
+    tracking_uri = resolve_tracking_uri(tracking_uri)
+    model_uri, name, ref = parse_model_ref(model_ref)
+    if name:
+        run_id = model_version(name, ref, tracking_uri).run_id
+    elif model_uri.startswith("runs:/"):
+        run_id = model_uri.removeprefix("runs:/").split("/", 1)[0]
+    else:
+        run_id = None
+    return logged_mapping(run_id, tracking_uri) or DataMapping()
+
+
 def resolve_model(model_ref: str | None, tracking_uri: str | None):
     """The model a reference names, for both engines: (artifacts, resolved tracking URI,
     (name, model_uri, version)). A missing name, alias or version is `ModelNotFoundError`."""
@@ -274,6 +293,7 @@ def predict_to_file(
 ) -> PredictionSummary:
     """Read and validate `data_dir`, score every open lead, write `out` and `out.report.json`.
 
+    `mapping` None reads the data with the mapping logged with the model (`model_mapping`).
     When `data_dir` is a file, it is a lead-level table scored with the model's own reading of
     it (`leadq.data.lead_table.predict_lead_table`); `as_of`, `mapping` and `chunk_rows` do not apply.
     """
@@ -284,10 +304,10 @@ def predict_to_file(
         from leadq.data.lead_table import predict_lead_table_to_file
 
         return predict_lead_table_to_file(data_dir, out, model_ref, tracking_uri)
-    data = load_data(data_dir, mapping or DataMapping(), clock=clock, require_leads=False)
-    present = set(data.con.execute("SELECT * FROM raw_events LIMIT 0").df().columns)
-    mapping = mapping or DataMapping()
-    present = {c for c in OPTIONAL_COLUMN_USERS if mapping.source_column("events", c) in present}
+    if mapping is None:
+        mapping = model_mapping(model_ref, tracking_uri)
+    data = load_data(data_dir, mapping, clock=clock, require_leads=False)
+    present = set(data.event_columns)
     scored, report, warnings = predict_leads(
         data, model_ref, as_of, tracking_uri, chunk_rows, progress, present_event_columns=present,
     )

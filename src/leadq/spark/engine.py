@@ -5,8 +5,8 @@ Past one machine the steps run on Spark (see DESIGN.md, Scale). Nothing here red
 `leadq.features.sql` compiles from the `FeatureSpec`, with the `SPARK` dialect, over temp views
 with the contract's names:
 
-- `load_spark_tables` reads the three tables (same discovery as `leadq.core.files.find_table`), applies
-  the bad-input policy of `leadq.data.load` in Spark (fatal errors, and the dropped-row report with
+- `load_spark_tables` reads the three tables (found as `leadq.data.read_tables.locate_tables`
+  finds them), applies the bad-input policy of `leadq.data.load` in Spark (fatal errors, and the dropped-row report with
   the same wording) and registers `leads`, `events`, `outcomes`, timestamps as UTC instants;
 - `marks` and `journey` are materialised (cached) once per (loaded tables, spec);
 - `examples(ex_id, lead_key, cut_us)` is registered per call, then `type_aggregates`,
@@ -46,7 +46,7 @@ from leadq.features import sql as features_sql
 from leadq.data.contract import OPTIONAL_EVENT_COLUMNS, REQUIRED_COLUMNS, STAGE_ORDER, TABLES
 from leadq.core.errors import BadInputError
 from leadq.features.spec import FeatureSpec
-from leadq.core.files import find_table
+from leadq.data.read_tables import locate_tables
 from leadq.data.mapping import DataMapping
 
 MISSING_PYSPARK = "the Spark engine needs the 'spark' extra: pip install 'leadq[spark]'"
@@ -356,14 +356,22 @@ def load_spark_tables(
 ) -> SparkLoaded:
     """Read `leads`, `events` and `outcomes` from `data_dir` into temp views, validated.
 
-    Files are found as `leadq.core.files.find_table` finds them (NAME.parquet, NAME.csv or a folder NAME/).
+    Files are found as `leadq.data.read_tables.locate_tables` finds them (NAME.parquet, NAME.csv,
+    a folder NAME/, or the mapping's `tables:`). Mapping keys that reshape an export beyond names
+    and values (event rules, stages, stage columns, timestamp formats, CSV dialects) are refused.
     The bad-input policy is `leadq.data.load`'s, computed in Spark: fatal errors raise `BadInputError`;
     dropped rows are reported in `SparkLoaded.report`, worded as the DuckDB loader words them.
     """
     _pyspark()
+    mapping = mapping or DataMapping()
+    unsupported = [key for key in mapping.reshapes() if key != "tables"]
+    if unsupported or any(mapping.listed_columns(t) for t in TABLES):
+        keys = ", ".join(unsupported or ["columns mapped to lists"])
+        raise BadInputError(f"mapping: the Spark engine reads files and maps column names and event-type values; "
+                            f"it does not support {keys} yet: use --engine duckdb")
     sources = {}
     for table in TABLES:
-        files, fmt = find_table(Path(data_dir), table)
+        files, fmt = locate_tables(Path(data_dir), table, mapping.tables.get(table))
         try:
             raw = _read_table(spark, files, fmt)
         except Exception as exc:  # AnalysisException and friends: a file Spark cannot read

@@ -39,6 +39,7 @@ from leadq.scoring.predict import (
     _funnel,
     check_spec_needs,
     finish_scores,
+    model_mapping,
     parse_model_ref,
     resolve_model,
     score_header,
@@ -142,7 +143,8 @@ def predict_to_file_spark(
         raise BadInputError(f"{data_dir}: --engine spark scores a data folder (leads, events, outcomes); "
                             "score a lead-level table with --engine duckdb")
     tracking_uri = resolve_tracking_uri(tracking_uri)
-    mapping = mapping or DataMapping()
+    if mapping is None:
+        mapping = model_mapping(model_ref, tracking_uri)
     conf = {"spark.executorEnv.MLFLOW_TRACKING_URI": tracking_uri}
     with job_session(spark_master, conf) as spark:
         loaded = load_spark_tables(spark, Path(data_dir), mapping, clock=clock, require_leads=False)

@@ -5,6 +5,8 @@ from pathlib import Path
 import pandas as pd
 
 from leadq.config import PipelineConfig, load_config
+from leadq.core.yaml_model import load_yaml_model
+from leadq.data.mapping import DataMapping
 from leadq.data.load import load_data
 from leadq.models.train import ProgressCallback, TrainingOutcome, run_training
 
@@ -22,14 +24,21 @@ def train_from_files(
     tracking_uri: str | None = None,
     progress: ProgressCallback | None = None,
     config: PipelineConfig | None = None,
+    mapping_path: Path | None = None,
 ) -> TrainingOutcome:
     """Load the config and data, train every target, log, register and gate.
+
+    `mapping_path` (a YAML `DataMapping`, `--mapping`) replaces the config's `data.mapping`; the
+    mapping used is logged with the run (in its config), so scoring reads alike.
 
     When the data folder holds the generator's `truth.parquet`, the oracle AUC is reported too.
     A config with a `lead_table` section trains on that table instead (`--data` is then the file;
     see `leadq.data.lead_table.train_lead_table`).
     """
     config = config or load_config(config_path)
+    if mapping_path is not None:
+        mapping = load_yaml_model(mapping_path, DataMapping)
+        config = config.model_copy(update={"data": config.data.model_copy(update={"mapping": mapping})})
     if config.lead_table is not None:  # one row per lead, a label column, no events
         from leadq.data.lead_table import train_lead_table
 
