@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from leadq.core.errors import BadInputError
 from leadq.core.yaml_model import read_yaml
 from leadq.features.spec import FeatureSpec
+from leadq.data.csv_dialect import CsvOptions
 from leadq.data.mapping import DataMapping
+from leadq.data.timestamps import check_format_word
 
 
 class _Section(BaseModel):
@@ -183,6 +185,15 @@ class LeadTableConfig(_Section):
         default_factory=dict,
         description="Force a column's type; others are numeric when 99 % of their values parse.",
     )
+    timestamp_format: str | None = Field(
+        default=None,
+        description="How timestamp_column is written: iso (default), epoch_s, epoch_ms, epoch_us or a "
+        "strftime format such as '%d/%m/%Y'.",
+    )
+    csv: CsvOptions = Field(
+        default_factory=CsvOptions,
+        description="CSV delimiter, decimal mark, encoding, quote; sniffed from the file when left out.",
+    )
     cv_folds: int = Field(default=5, ge=2, le=20, description="Stratified folds (no timestamp).")
     count_missing: bool = Field(
         default=True, description="Add a feature counting each lead's missing fields."
@@ -191,6 +202,11 @@ class LeadTableConfig(_Section):
         default=0.01, ge=0, lt=1,
         description="Stop when more than this share of labels is missing or unparseable.",
     )
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _format_known(cls, fmt: str | None) -> str | None:
+        return check_format_word(fmt)
 
 
 class AuditConfig(_Section):

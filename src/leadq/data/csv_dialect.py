@@ -61,6 +61,8 @@ class CsvDialect:
     encoding: str
     decimal: str
     notes: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+    """The first row's fields, as written (the column names)."""
 
     def describe(self) -> str:
         """Short text such as "delimiter ';', decimal ',', latin-1"."""
@@ -172,4 +174,5 @@ def sniff_csv(path: Path | str, options: CsvOptions | None = None) -> CsvDialect
         points = sum(1 for value in values if _DECIMAL_POINT.match(value))
         if commas and not points:
             decimal = ","
-    return CsvDialect(delimiter=delimiter, quote=quote, encoding=encoding, decimal=decimal, notes=notes)
+    return CsvDialect(delimiter=delimiter, quote=quote, encoding=encoding, decimal=decimal, notes=notes,
+                      header=list(rows[0]) if rows else [])

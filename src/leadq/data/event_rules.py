@@ -100,6 +100,17 @@ def _type_condition_holds(condition, raw: str, name: str) -> bool:
     return any(fnmatch.fnmatchcase(value_key(value), pattern) for value in (raw, name))
 
 
+def _bound_pattern(con: duckdb.DuckDBPyConnection, pattern: str, index: int, type_name: str) -> str:
+    """A regular expression checked by DuckDB's RE2 (a one-line error naming the rule when it
+    refuses it) and bound as a value."""
+    try:
+        con.execute("SELECT regexp_matches('', ?)", [pattern])
+    except duckdb.Error as exc:
+        raise BadInputError(f"mapping event_rules[{index}] (type '{type_name}'): pattern '{pattern}' cannot be "
+                            f"used ({str(exc).strip().splitlines()[0]})") from None
+    return bind_value(con, pattern)
+
+
 def event_type_sql(con: duckdb.DuckDBPyConnection, mapping: DataMapping, parsed: str,
                    columns: dict[str, str]) -> EventTypeSql:
     """Create table `event_type_codes` (source value, code, bits of the rules whose
@@ -136,19 +147,14 @@ def event_type_sql(con: duckdb.DuckDBPyConnection, mapping: DataMapping, parsed:
             source_col = mapping.source_column("events", column) if column in contract else column
             value = f"e.{alias_of[source_col]}"
             if isinstance(condition, RegexCondition):
-                tests.append(f"coalesce(regexp_matches({value}, {bind_value(con, condition.regex)}), false)")
+                pattern = _bound_pattern(con, condition.regex, index, rule.type)
+                tests.append(f"coalesce(regexp_matches({value}, {pattern}), false)")
             else:
-                pattern = bind_value(con, glob_to_regex(condition))
+                pattern = _bound_pattern(con, glob_to_regex(condition), index, rule.type)
                 tests.append(f"coalesce(regexp_full_match({value}, {pattern}, 'i'), false)")
         whens.append(f"WHEN {' AND '.join(tests)} THEN {code[rule.type]}")
     code_sql = "coalesce(c.code, -1)"
     if whens:
         code_sql = f"CASE {' '.join(whens)} ELSE {code_sql} END"
-    try:  # a pattern RE2 refuses fails here, on a plan over no rows, not in the big scan
-        con.execute(f"SELECT {code_sql} FROM (SELECT * FROM {parsed} LIMIT 0) e "
-                    f"LEFT JOIN {CODES_TABLE} c ON c.source = e.event_type")
-    except duckdb.Error as exc:
-        raise BadInputError(f"mapping event_rules: a pattern cannot be used "
-                            f"({str(exc).strip().splitlines()[0]})") from None
     name_sql = f"{bind_value(con, names)}[{code_sql} + 1]" if names else "CAST(NULL AS VARCHAR)"
     return EventTypeSql(code=code_sql, name=name_sql, names=names)

@@ -94,7 +94,7 @@ def logistic_pipeline(spec: FeatureSpec, config: CandidatesConfig) -> Pipeline:
     """Median imputation with missing indicators, signed log, scaling, one-hot with rare levels
     pooled, then an L2-regularised logistic regression."""
     numeric = Pipeline([
-        ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+        ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
         ("log", FunctionTransformer(signed_log1p, feature_names_out="one-to-one")),
         ("scale", StandardScaler()),
     ])
