@@ -93,13 +93,25 @@ def test_scoring_reads_only_what_the_model_uses_row_for_row(tmp_path):
     scoring_path = tmp_path / "new.csv"
     shuffled.to_csv(scoring_path, index=False)
     scored = read_for_scoring(scoring_path, table.doc)
-    assert list(scored.raw.columns) == ["Lead ID", "Visits", "Source"]
+    assert list(scored.raw.columns) == ["Lead ID"]
     assert scored.report == [f"{scoring_path}: dropped 1 rows with a missing 'Lead ID'"]
     by_id = table.features.set_index(table.ids.to_numpy())
     pd.testing.assert_frame_equal(scored.features.set_index(scored.ids.to_numpy()), by_id.loc[scored.ids])
     with pytest.raises(BadInputError, match="column 'Source' is needed by the model but missing in all 300 rows"):
         shuffled.drop(columns="Source").to_csv(scoring_path, index=False)
         read_for_scoring(scoring_path, table.doc)
+
+
+def test_a_latin1_byte_deep_in_a_large_file_is_read_alike_for_training_and_scoring(tmp_path):
+    n = 30_000  # past the 256 kB the sniffer reads and the rows DuckDB samples
+    lines = ["Lead ID,Converted,City"] + [f"L{i},{i % 2},Paris" for i in range(n)] + ["L-last,1,Besançon"]
+    path = tmp_path / "big.csv"
+    path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    trained = load_lead_table(_config(path))
+    scored = read_for_scoring(path, trained.doc)
+    for table in (trained, scored):
+        assert table.features["City"].iloc[-1] == "Besançon" and len(table.ids) == n + 1
+        assert any("not UTF-8 beyond its first 256 kB: read as Latin-1" in line for line in table.report)
 
 
 def test_read_raw_gives_trimmed_cells_with_placeholders_missing(tmp_path):

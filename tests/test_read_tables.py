@@ -84,3 +84,15 @@ def test_an_unparseable_gathered_column_is_named_as_gathered(tmp_path):
         load_data(tmp_path, mapping, clock=CLOCK)
     assert caught.value.message == (f"{tmp_path / 'events.csv'}: required column 'kind or Type' (mapped to "
                                     "'event_type') is missing in all 3 rows")
+
+
+def test_the_spark_engine_refuses_what_it_cannot_read_yet(tmp_path):
+    from leadq.spark.engine import load_spark_tables
+
+    mapping = DataMapping.model_validate({"tables": {"events": "activities"},
+                                          "event_rules": [{"type": "pricing_view", "when": {"page": "/pricing*"}}],
+                                          "csv": {"delimiter": ";"}})
+    with pytest.raises(BadInputError) as caught:
+        load_spark_tables(None, tmp_path, mapping)
+    assert caught.value.message == ("mapping: the Spark engine reads files and maps column names and event-type "
+                                    "values; it does not support event_rules, csv yet: use --engine duckdb")

@@ -15,6 +15,7 @@ other conditions are evaluated by DuckDB over every event, their patterns bound 
 
 import fnmatch
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
@@ -66,12 +67,13 @@ def glob_to_regex(pattern: str) -> str:
     return "".join(out)
 
 
-def rule_columns(mapping: DataMapping, present: dict[str, str], source: str, n_rows: int) -> dict[str, str]:
+def rule_columns(mapping: DataMapping, present: dict[str, str], source: str,
+                 count_rows: Callable[[], int]) -> dict[str, str]:
     """Alias -> source column for every column a rule condition reads (besides event_type).
 
     A condition's column is a contract column of the events table (read through
     `columns.events`) or any column of the file by its own name; one that is absent is a
-    one-line error naming the rule."""
+    one-line error naming the rule and the table's row count (`count_rows()`)."""
     contract = {*REQUIRED_COLUMNS["events"], *OPTIONAL_EVENT_COLUMNS}
     out: dict[str, str] = {}
     for index, rule in enumerate(mapping.event_rules):
@@ -81,7 +83,7 @@ def rule_columns(mapping: DataMapping, present: dict[str, str], source: str, n_r
             source_col = mapping.source_column("events", column) if column in contract else column
             if source_col not in present:
                 raise BadInputError(f"{source}: column '{source_col}' used by event_rules[{index}] (type "
-                                    f"'{rule.type}') is missing in all {n_rows} rows")
+                                    f"'{rule.type}') is missing in all {count_rows()} rows")
             out.setdefault(RULE_COLUMN_PREFIX + str(len(out)), source_col)
     return out
 

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from leadq.config import LeadTableConfig, PipelineConfig
 from leadq.core.errors import BadInputError
@@ -47,6 +48,7 @@ from leadq.data.lead_reader import (
     TRUE_LABELS,
     LeadCells,
     categories,
+    clean_categories,
     fetch,
     id_sql,
     label_sql,
@@ -55,6 +57,7 @@ from leadq.data.lead_reader import (
     profile_columns,
     read_lead_cells,
     text_sql,
+    written_text_sql,
 )
 from leadq.data.timestamps import is_numeric, timestamp_sql
 from leadq.features.spec import FeatureSpec
@@ -71,8 +74,8 @@ class LeadTable:
     `features` holds `spec.feature_columns()` (numerics as float, categoricals as strings or
     None), one row per lead in file order; `y` the 0/1 labels (None when scoring a table
     without its label column); `ids` the lead ids as strings; `raw` the cells as read, with
-    missing values as None (what rule scorecards see); `doc` how the table was read (logged
-    with a model, so scoring reads a new export the same way).
+    missing values missing (for training; scoring keeps only the ids); `doc` how the table was
+    read (logged with a model, so scoring reads a new export the same way).
     """
 
     features: pd.DataFrame
@@ -175,7 +178,7 @@ def _check_rows(cells: LeadCells, table: LeadTableConfig, ts_sql: str | None, re
     """The bad-input policy on the id, label and timestamp columns, counted in one scan; returns
     the SQL condition of the rows kept (a label, an id and, with a timestamp column, a time)."""
     source, label, id_col = cells.source, table.label_column, table.id_column
-    y, ids = label_sql(label), id_sql(id_col)
+    y, ids = label_sql(label), id_sql(cells, id_col)
     ts_count = f"count(*) FILTER (WHERE {ts_sql} IS NULL)" if ts_sql else "0"
     n_rows, n_bad, n_pos, n_neg, n_no_id, n_dup_ids, n_dup_rows, n_bad_ts = cells.con.execute(
         f"""WITH c AS (SELECT {y} AS __leadq_y, {ids} AS __leadq_id, * FROM {CELLS}),
@@ -266,34 +269,33 @@ def infer_columns(cells: LeadCells, table: LeadTableConfig, keep: str, report: l
 
 
 def _feature_select(cells: LeadCells, doc: dict[str, Any]) -> dict[str, str]:
-    """Aliases -> SQL of the model's columns: numbers converted, categories as text."""
+    """Aliases -> SQL of the model's columns: numbers converted, categories as written."""
     select = {}
     for i, name in enumerate(doc["numeric_columns"]):
-        select[f"__number_{i}"] = number_sql(name, cells.types[name])
+        select[f"__number_{i}"] = number_sql(cells, name)
     for i, name in enumerate(doc["categorical_columns"]):
-        select[f"__category_{i}"] = text_sql(name)
+        select[f"__category_{i}"] = written_text_sql(cells, name)
     return select
 
 
-def build_features(fetched, doc: dict[str, Any]) -> pd.DataFrame:
+def build_features(fetched, doc: dict[str, Any], placeholders: list[str]) -> pd.DataFrame:
     """The feature table (`doc["feature_columns"]`, in order) from an Arrow table fetched with
-    `_feature_select`'s columns: numbers as float64 (NaN missing), categories as strings or None,
-    and with `missing_count_column` the number of missing fields per row."""
+    `_feature_select`'s columns: numbers as float64 (NaN missing), categories as strings or None
+    (`placeholders` missing), and with `missing_count_column` the number of missing fields."""
     numeric, categorical = doc["numeric_columns"], doc["categorical_columns"]
     out = {name: numbers(fetched.column(f"__number_{i}")) for i, name in enumerate(numeric)}
-    # Object columns with None (pandas would otherwise make them its string dtype, with NaN).
-    out.update({name: pd.Series(categories(fetched.column(f"__category_{i}")), dtype=object)
-                for i, name in enumerate(categorical)})
-    features = pd.DataFrame(out, copy=False)
+    missing = np.zeros(fetched.num_rows)
+    for name in numeric:
+        missing += np.isnan(out[name])
+    for i, name in enumerate(categorical):
+        labels, absent = clean_categories(fetched.column(f"__category_{i}"), placeholders)
+        # Object columns with None (pandas would otherwise make them its string dtype, with NaN).
+        out[name] = pd.Series(labels, dtype=object)
+        missing += absent
     counter = doc.get("missing_count_column")
     if counter:
-        missing = np.zeros(fetched.num_rows)
-        for name in numeric:
-            missing += np.isnan(out[name])
-        for i in range(len(categorical)):
-            missing += fetched.column(f"__category_{i}").is_null().to_numpy(zero_copy_only=False)
-        features[counter] = missing
-    return features[doc["feature_columns"]]
+        out[counter] = missing
+    return pd.DataFrame({name: out[name] for name in doc["feature_columns"]}, copy=False)
 
 
 def spec_from_doc(doc: dict[str, Any]) -> FeatureSpec:
@@ -358,7 +360,7 @@ def load_lead_table(config: PipelineConfig, path: str | Path | None = None) -> L
     }
     spec = spec_from_doc(doc)
     doc["feature_columns"] = spec.feature_columns()
-    select = {"__id": id_sql(table.id_column), "__y": label_sql(table.label_column),
+    select = {"__id": id_sql(cells, table.id_column), "__y": label_sql(table.label_column),
               **({"__ts": ts_sql} if ts_sql else {}), **_feature_select(cells, doc),
               **{name: quote_identifier(name) for name in cells.columns}}
     fetched = fetch(cells, select, keep)
@@ -368,7 +370,7 @@ def load_lead_table(config: PipelineConfig, path: str | Path | None = None) -> L
         timestamps = pd.Series(fetched.column("__ts").to_pandas(), name=table.timestamp_column)
         timestamps = pd.to_datetime(timestamps, utc=True)
     return LeadTable(
-        features=build_features(fetched, doc), y=numbers(fetched.column("__y")), spec=spec,
+        features=build_features(fetched, doc, cells.placeholders), y=numbers(fetched.column("__y")), spec=spec,
         ids=pd.Series(categories(fetched.column("__id")), dtype=object),
         raw=fetched.select(cells.columns).to_pandas(), source=source, target=config.targets[0], doc=doc,
         timestamps=timestamps, report=report,
@@ -378,28 +380,27 @@ def load_lead_table(config: PipelineConfig, path: str | Path | None = None) -> L
 def read_for_scoring(path: str | Path, doc: dict[str, Any]) -> LeadTable:
     """Read a new export as the model's `doc` says: every lead with an id, label not needed.
 
-    Only the id and the columns the model reads are fetched (they are `raw`); a column the
-    model needs that the file lacks is a one-line error."""
-    cells = read_lead_cells(path, doc.get("missing_values", []), _csv_options(doc.get("csv")))
+    The file is read in one streamed pass (a CSV is not held in memory as a whole), fetching
+    the id and the columns the model reads; `raw` holds the ids only. A column the model needs
+    that the file lacks is a one-line error."""
+    cells = read_lead_cells(path, doc.get("missing_values", []), _csv_options(doc.get("csv")), materialise=False)
     source = cells.source
-    report: list[str] = list(cells.notes)
     _require_cell(cells, doc["id_column"], "id")
     needed = [*doc["numeric_columns"], *doc["categorical_columns"]]
     absent = [c for c in needed if c not in cells.types]
     if absent:
         raise BadInputError(f"{source}: column '{absent[0]}' is needed by the model but missing in "
                             f"all {cells.n_rows} rows" + (f" ({len(absent)} such columns)" if len(absent) > 1 else ""))
-    ids = id_sql(doc["id_column"])
-    n_no_id = cells.con.execute(f"SELECT count(*) FILTER (WHERE {ids} IS NULL) FROM {CELLS}").fetchall()[0][0]
+    fetched = fetch(cells, {"__id": id_sql(cells, doc["id_column"]), **_feature_select(cells, doc)})
+    report: list[str] = list(cells.notes)
+    n_no_id = fetched.column("__id").null_count
     if n_no_id:
         report.append(f"{source}: dropped {n_no_id} rows with a missing '{doc['id_column']}'")
-    columns = list(dict.fromkeys([doc["id_column"], *needed]))
-    select = {"__id": ids, **_feature_select(cells, doc), **{name: quote_identifier(name) for name in columns}}
-    fetched = fetch(cells, select, f"{ids} IS NOT NULL")
+        fetched = fetched.filter(pc.is_valid(fetched.column("__id")))
+    ids = pd.Series(categories(fetched.column("__id")), dtype=object)
     return LeadTable(
-        features=build_features(fetched, doc), y=None, spec=spec_from_doc(doc),
-        ids=pd.Series(categories(fetched.column("__id")), dtype=object), raw=fetched.select(columns).to_pandas(),
-        source=source, target=doc["target"], doc=doc, report=report,
+        features=build_features(fetched, doc, cells.placeholders), y=None, spec=spec_from_doc(doc), ids=ids,
+        raw=pd.DataFrame({doc["id_column"]: ids}), source=source, target=doc["target"], doc=doc, report=report,
     )
 
 

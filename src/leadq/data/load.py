@@ -338,12 +338,12 @@ def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, r
             select[optional] = _text_expr(source_col)
     if duration_is_text:
         select["duration_text"] = _text_expr(duration_src)
-    n_raw = con.execute("SELECT count(*) FROM raw_events").fetchall()[0][0]
-    for alias, source_col in rule_columns(mapping, events_cols, src, n_raw).items():
-        select[alias] = _text_expr(source_col)
+    rule_reads = rule_columns(mapping, events_cols, src, lambda: con.execute(
+        "SELECT count(*) FROM raw_events").fetchall()[0][0])
+    select.update({alias: _text_expr(source_col) for alias, source_col in rule_reads.items()})
     columns = ", ".join(f"{expr} AS {_quote(name)}" for name, expr in select.items())
     con.execute(f"CREATE OR REPLACE TEMP VIEW parsed_events AS SELECT {columns} FROM raw_events")
-    types = event_type_sql(con, mapping, "parsed_events", rule_columns(mapping, events_cols, src, n_raw))
+    types = event_type_sql(con, mapping, "parsed_events", rule_reads)
     joined = ("FROM parsed_events e LEFT JOIN leads l ON l.lead_id = e.lead_id "
               "LEFT JOIN event_type_codes c ON c.source = e.event_type")
     # Every row gets the first drop rule it breaks (0: kept).

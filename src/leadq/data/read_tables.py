@@ -109,58 +109,73 @@ def _describe_source(files: list[Path]) -> str:
     return str(files[0]) if len(files) == 1 else f"{files[0].parent}/"
 
 
-def _create_from_csv(con, relation: str, files: list[Path], dialect: CsvDialect) -> None:
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {relation} AS SELECT * FROM read_csv(?, header=true, delim=?, quote=?, "
-        "encoding=?, all_varchar=true, union_by_name=true)",
-        [[str(p) for p in files], dialect.delimiter, dialect.quote, dialect.encoding],
-    )
+def _create_from_csv(con, relation: str, files: list[Path], dialect: CsvDialect, materialise: bool) -> None:
+    """`relation` over `files` read with `dialect`: a temp table (parsed once), or a view
+    (parsed at each scan, holding nothing in memory). Decimal commas are rewritten either way."""
+    scan = (f"read_csv({bind_value(con, [str(p) for p in files])}, header=true, "
+            f"delim={bind_value(con, dialect.delimiter)}, quote={bind_value(con, dialect.quote)}, "
+            f"encoding={bind_value(con, dialect.encoding)}, all_varchar=true, union_by_name=true)")
+    kind = "TABLE" if materialise else "VIEW"
+    if dialect.decimal != ",":
+        con.execute(f"CREATE OR REPLACE TEMP {kind} {relation} AS SELECT * FROM {scan}")
+        return
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {relation}_text AS SELECT * FROM {scan}")
+    select = ", ".join(_decimal_point_sql(name) for name, *_ in con.execute(f"DESCRIBE {relation}_text").fetchall())
+    con.execute(f"CREATE OR REPLACE TEMP {kind} {relation} AS SELECT {select} FROM {relation}_text")
 
 
-def _rewrite_decimal_commas(con, relation: str) -> None:
-    """Numbers written with a decimal comma, rewritten with a point, in every text column."""
-    columns = con.execute(f"DESCRIBE {relation}").fetchall()
-    select = []
-    for name, column_type, *_ in columns:
-        col = quote_identifier(name)
-        if column_type.upper() != "VARCHAR":
-            select.append(col)
-            continue
-        select.append(
-            f"CASE WHEN contains({col}, ',') AND regexp_full_match(trim({col}), '{_COMMA_NUMBER}') "
+def _decimal_point_sql(name: str) -> str:
+    """A text column with numbers written with a decimal comma rewritten with a point."""
+    col = quote_identifier(name)
+    return (f"CASE WHEN contains({col}, ',') AND regexp_full_match(trim({col}), '{_COMMA_NUMBER}') "
             f"THEN replace(replace(trim({col}), '.', ''), ',', '.') "
             f"WHEN contains({col}, '.') AND regexp_full_match(trim({col}), '{_GROUPED_INTEGER}') "
-            f"THEN replace(trim({col}), '.', '') ELSE {col} END AS {col}"
-        )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {relation} AS SELECT {', '.join(select)} FROM {relation}")
+            f"THEN replace(trim({col}), '.', '') ELSE {col} END AS {col}")
+
+
+def latin1_note(source: str) -> str:
+    """The report line for a file read again as Latin-1."""
+    return (f"{source}: not UTF-8 beyond its first {SNIFF_BYTES >> 10} kB: read as Latin-1; set csv.encoding in "
+            "the mapping if that is wrong")
 
 
 def read_csv_table(con: duckdb.DuckDBPyConnection, relation: str, files: list[Path],
-                   options: CsvOptions | None = None) -> CsvDialect:
-    """CSV `files` (one table, read together) as temp table `relation`, all columns text; returns
-    the dialect used. A file that is not UTF-8 beyond the sniffed sample is read again as Latin-1
-    unless the options fix the encoding."""
+                   options: CsvOptions | None = None, materialise: bool = True) -> CsvDialect:
+    """CSV `files` (one table, read together) as `relation`, all columns text; returns the
+    dialect used. A temp table unless `materialise` is false (a view, scanned at each query).
+    A file found not to be UTF-8 beyond the sniffed sample is read again as Latin-1 unless the
+    options fix the encoding (with a view, only what DuckDB's own sniffing reads is checked
+    here: `reread_as_latin1` is for a later scan that fails)."""
     options = options or CsvOptions()
     dialect = sniff_csv(files[0], options)
     source = _describe_source(files)
     try:
         try:
-            _create_from_csv(con, relation, files, dialect)
+            _create_from_csv(con, relation, files, dialect, materialise)
         except duckdb.Error as exc:
-            if options.encoding or dialect.encoding != "utf-8" or "unicode" not in str(exc).lower():
+            if not can_reread_as_latin1(exc, options, dialect):
                 raise
-            dialect.encoding = "latin-1"
-            dialect.notes.append(f"{source}: not UTF-8 beyond its first {SNIFF_BYTES >> 10} kB: read as Latin-1; set "
-                                 "csv.encoding in the mapping if that is wrong")
-            _create_from_csv(con, relation, files, dialect)
+            reread_as_latin1(con, relation, files, dialect, materialise)
     except duckdb.Error as exc:
         raise BadInputError(f"{source}: cannot be read as csv ({str(exc).strip().splitlines()[0]})") from None
     columns = [row[0] for row in con.execute(f"DESCRIBE {relation}").fetchall()]
-    n_rows = con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
+    n_rows = con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0] if materialise else None
     check_header(source, columns, dialect.delimiter, n_rows)
-    if dialect.decimal == ",":
-        _rewrite_decimal_commas(con, relation)
     return dialect
+
+
+def can_reread_as_latin1(exc: Exception, options: CsvOptions | None, dialect: CsvDialect) -> bool:
+    """Whether a DuckDB error is a UTF-8 decoding failure of a file whose encoding was guessed."""
+    return (not (options and options.encoding) and dialect.encoding == "utf-8"
+            and "unicode" in str(exc).lower())
+
+
+def reread_as_latin1(con: duckdb.DuckDBPyConnection, relation: str, files: list[Path], dialect: CsvDialect,
+                     materialise: bool) -> None:
+    """`relation` created again over `files` read as Latin-1, with a note in `dialect.notes`."""
+    dialect.encoding = "latin-1"
+    dialect.notes.append(latin1_note(_describe_source(files)))
+    _create_from_csv(con, relation, files, dialect, materialise)
 
 
 def read_parquet_view(con: duckdb.DuckDBPyConnection, relation: str, files: list[Path]) -> None:

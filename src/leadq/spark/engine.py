@@ -362,13 +362,13 @@ def load_spark_tables(
     The bad-input policy is `leadq.data.load`'s, computed in Spark: fatal errors raise `BadInputError`;
     dropped rows are reported in `SparkLoaded.report`, worded as the DuckDB loader words them.
     """
-    _pyspark()
     mapping = mapping or DataMapping()
     unsupported = [key for key in mapping.reshapes() if key != "tables"]
     if unsupported or any(mapping.listed_columns(t) for t in TABLES):
         keys = ", ".join(unsupported or ["columns mapped to lists"])
         raise BadInputError(f"mapping: the Spark engine reads files and maps column names and event-type values; "
                             f"it does not support {keys} yet: use --engine duckdb")
+    _pyspark()
     sources = {}
     for table in TABLES:
         files, fmt = locate_tables(Path(data_dir), table, mapping.tables.get(table))
