@@ -80,8 +80,8 @@ def test_every_example_mapping_is_valid_and_names_no_contract_default_by_acciden
 
 
 TRAIN_CONFIG = {
-    "snapshots": {"leads_per_cutoff": 300},
-    "candidates": {"hist_gradient_boosting": {"max_iter": 40}, "importance_rows": 200, "min_positives": 5},
+    "snapshots": {"leads_per_cutoff": 200, "cadence_days": 14},
+    "candidates": {"hist_gradient_boosting": {"max_iter": 30}, "importance_rows": 100, "min_positives": 5},
     "audit": {"enabled": False},
 }
 
@@ -103,11 +103,27 @@ def _open_leads(export, as_of: pd.Timestamp) -> set[str]:
     return {lead for lead, at in created.items() if at < as_of and lead not in customers}
 
 
+@pytest.fixture(scope="module")
+def trained_exports(tmp_path_factory):
+    """Per export shape, once: the export (600 generated leads), a store and the training's
+    CLI result."""
+    cache = {}
+
+    def get(shape: str):
+        if shape not in cache:
+            root = tmp_path_factory.mktemp(shape)
+            export = WRITERS[shape](root / "export", funnel(n_leads=600, seed=3))
+            uri, result = _train(export.folder, shape, root, f"{shape}-model")
+            cache[shape] = (export, uri, result)
+        return cache[shape]
+
+    return get
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("shape", sorted(WRITERS))
-def test_each_export_trains_and_predicts_from_its_mapping_alone(tmp_path, shape):
-    export = WRITERS[shape](tmp_path / "export", funnel(n_leads=600, seed=3))
-    uri, trained = _train(export.folder, shape, tmp_path, f"{shape}-model")
+def test_each_export_trains_and_predicts_from_its_mapping_alone(tmp_path, trained_exports, shape):
+    export, uri, trained = trained_exports(shape)
     warnings = [line for line in trained.output.splitlines() if line.startswith("warning:")]
     for expected in ABSENT[shape]:
         assert any(expected in line for line in warnings), (expected, warnings)
@@ -142,9 +158,8 @@ def _logged_spec(uri: str, name: str) -> dict:
 
 
 @pytest.mark.slow
-def test_predict_and_compare_use_the_logged_mapping_unless_told_otherwise(tmp_path):
-    export = WRITERS["hubspot"](tmp_path / "export", funnel(n_leads=600, seed=3))
-    uri, _ = _train(export.folder, "hubspot", tmp_path, "hubspot-model")
+def test_predict_and_compare_use_the_logged_mapping_unless_told_otherwise(tmp_path, trained_exports):
+    export, uri, _ = trained_exports("hubspot")
     model = ["--model", "hubspot-model@champion", "--tracking-uri", uri]
 
     given = runner.invoke(app, ["predict", "--data", str(export.folder), "--out", str(tmp_path / "a.csv"),

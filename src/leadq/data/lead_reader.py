@@ -133,13 +133,13 @@ def read_lead_cells(path: Path | str, missing_values: list[str], csv: CsvOptions
 
 
 def run_query(cells: LeadCells, sql: str, arrow: bool = False):
-    """The rows of `sql` on the cells' connection (an Arrow table with `arrow`); a file found not
-    to be UTF-8 mid-scan is read again as Latin-1 when its encoding was a guess, and any other
-    reading failure is a one-line error."""
+    """The rows of `sql` on the cells' connection (an Arrow table with `arrow`). A file found
+    not to be UTF-8 mid-scan is read again as Latin-1 when its encoding was a guess (and the
+    query run again), and any other reading failure is a one-line error."""
     try:
         relation = cells.con.sql(sql)
         return relation.to_arrow_table() if arrow else relation.fetchall()
-    except duckdb.Error as exc:
+    except (duckdb.Error, OSError) as exc:  # Arrow reports a failure mid-stream as an OSError
         if cells.reread is not None and "unicode" in str(exc).lower():
             cells.reread()
             cells.reread = None
@@ -211,11 +211,15 @@ def profile_columns(cells: LeadCells, columns: list[str], where: str = "true") -
             for i, name in enumerate(columns)}
 
 
+def _select_sql(select: dict[str, str], where: str) -> str:
+    expressions = ", ".join(f"{sql} AS {quote_identifier(alias)}" for alias, sql in select.items())
+    return f"SELECT {expressions} FROM {CELLS} WHERE {where}"
+
+
 def fetch(cells: LeadCells, select: dict[str, str], where: str = "true") -> pa.Table:
     """One scan of the cells: the named SQL expressions for the rows meeting `where`, in file
     order, as an Arrow table."""
-    expressions = ", ".join(f"{sql} AS {quote_identifier(alias)}" for alias, sql in select.items())
-    return run_query(cells, f"SELECT {expressions} FROM {CELLS} WHERE {where}", arrow=True)
+    return run_query(cells, _select_sql(select, where), arrow=True)
 
 
 def numbers(column: pa.ChunkedArray) -> np.ndarray:

@@ -380,8 +380,8 @@ def load_lead_table(config: PipelineConfig, path: str | Path | None = None) -> L
 def read_for_scoring(path: str | Path, doc: dict[str, Any]) -> LeadTable:
     """Read a new export as the model's `doc` says: every lead with an id, label not needed.
 
-    The file is read in one streamed pass (a CSV is not held in memory as a whole), fetching
-    the id and the columns the model reads; `raw` holds the ids only. A column the model needs
+    The file is read in one pass (a CSV is parsed as it is scanned, never stored as text),
+    fetching the id and the columns the model reads; `raw` holds the ids only. A column the model needs
     that the file lacks is a one-line error."""
     cells = read_lead_cells(path, doc.get("missing_values", []), _csv_options(doc.get("csv")), materialise=False)
     source = cells.source
