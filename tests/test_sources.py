@@ -80,8 +80,10 @@ def test_every_example_mapping_is_valid_and_names_no_contract_default_by_acciden
 
 
 TRAIN_CONFIG = {
-    "snapshots": {"leads_per_cutoff": 200, "cadence_days": 14},
-    "candidates": {"hist_gradient_boosting": {"max_iter": 30}, "importance_rows": 100, "min_positives": 5},
+    "targets": ["sql"],
+    "snapshots": {"leads_per_cutoff": 150, "cadence_days": 14},
+    "candidates": {"logistic": {"enabled": False}, "hist_gradient_boosting": {"max_iter": 30},
+                   "importance_rows": 100, "min_positives": 5},
     "audit": {"enabled": False},
 }
 
@@ -176,6 +178,12 @@ def test_predict_and_compare_use_the_logged_mapping_unless_told_otherwise(tmp_pa
     assert wrong.exit_code == 2 and "table 'leads' not found" in wrong.output
     assert not (tmp_path / "c.csv").exists()
 
-    compared = runner.invoke(app, ["compare", "--out", str(tmp_path / "compare"), *model])
+    # The default scorecard names the generator's attributes; this export calls them its own way.
+    rules = yaml.safe_load((ROOT / "pipelines" / "rules" / "default.yaml").read_text())
+    rules["attributes"] = [{"column": "Job Title", "contains_any": ["manager", "director", "vp", "chief"], "points": 10},
+                           {"column": "Number of Employees", "above": 200, "points": 10}]
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules))
+    compared = runner.invoke(app, ["compare", "--out", str(tmp_path / "compare"), "--rules",
+                                   str(tmp_path / "rules.yaml"), *model])
     assert compared.exit_code == 0, compared.output
     assert (tmp_path / "compare" / "report.html").is_file()

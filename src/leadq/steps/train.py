@@ -49,6 +49,8 @@ def train_from_files(
         raise BadInputError(f"{data_dir}: is a single file; to train on a lead-level table, give a "
                             "config with a 'lead_table' section (id_column, label_column)")
     folder = resolve_data_dir(data_dir, config)
+    # The run logs the folder it read, so `leadq compare` finds it again.
+    config = config.model_copy(update={"data": config.data.model_copy(update={"dir": str(folder)})})
     data = load_data(folder, config.data.mapping)
     truth_path = folder / TRUTH_FILE
     truth = pd.read_parquet(truth_path) if truth_path.is_file() else None
