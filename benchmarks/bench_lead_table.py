@@ -9,7 +9,7 @@ placeholder `Select`, a free-text column, one column empty everywhere, one const
 trains a leadq model on its first `--train-rows` rows (a `lead_table` config, 3-fold CV,
 gradient boosting only) into a scratch MLflow store. Then, each in its own subprocess:
 
-- leadq: `leadq.data.lead_table.predict_lead_table_to_file` on the whole export (read, type,
+- leadq: `leadq.steps.predict.predict_to_file` on the whole export (read, type,
   score, reasons, drift report, write the CSV), what `leadq predict --data FILE` runs;
 - baseline: `pandas.read_csv` (placeholders as NaN) and a plain scikit-learn pipeline
   (OrdinalEncoder + HistGradientBoosting, fitted on the same training rows before the clock
@@ -100,11 +100,11 @@ def config_dict(path: Path) -> dict:
 
 
 def run_leadq(args) -> dict:
-    from leadq.data.lead_table import predict_lead_table_to_file
+    from leadq.steps.predict import predict_to_file
 
     started, cpu = time.perf_counter(), cpu_seconds()
-    summary = predict_lead_table_to_file(args.export, args.work / "scores_leadq.csv",
-                                         "bench-lead-table@champion", args.tracking_uri)
+    summary = predict_to_file(args.export, args.work / "scores_leadq.csv", "bench-lead-table@champion",
+                              tracking_uri=args.tracking_uri)
     seconds = time.perf_counter() - started
     return {"rows": summary.n_leads, "seconds": seconds, "cpu_s": cpu_seconds() - cpu, "peak_rss_mb": vm_hwm_mb()}
 
@@ -146,7 +146,7 @@ PARTS = {"leadq": run_leadq, "baseline": run_baseline}
 def prepare(args) -> None:
     """The export and the trained model, made once."""
     from leadq.config import parse_config
-    from leadq.data.lead_table import train_lead_table
+    from leadq.steps.train import train_from_files
 
     args.work.mkdir(parents=True, exist_ok=True)
     if not args.export.exists():
@@ -158,7 +158,8 @@ def prepare(args) -> None:
         train_path = args.work / f"train_{args.train_rows}.csv"
         pd.read_csv(args.export, nrows=args.train_rows, dtype=str, keep_default_na=False).to_csv(train_path,
                                                                                                  index=False)
-        train_lead_table(parse_config(config_dict(train_path)), train_path, tracking_uri=args.tracking_uri)
+        train_from_files(data_dir=train_path, tracking_uri=args.tracking_uri,
+                         config=parse_config(config_dict(train_path)))
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 
 def end_to_end(args) -> dict:
-    from leadq.scoring.predict import predict_to_file
+    from leadq.steps.predict import predict_to_file
 
     started = time.perf_counter()
     summary = predict_to_file(args.data_dir, args.work / "scores.parquet", "lead-quality@champion",
@@ -60,13 +60,15 @@ def scoring(args) -> dict:
     import pandas as pd
 
     from leadq.core.files import write_table
-    from leadq.scoring.predict import DEFAULT_CHUNK_ROWS, _funnel, finish_scores, score_chunk
-    from leadq.tracking.pyfunc import load_model_artifacts
+    from leadq.scoring.predict import DEFAULT_CHUNK_ROWS, finish_scores, score_chunk
+    from leadq.scoring.routing import funnel_order
+    from leadq.tracking.model_ref import load_artifacts, resolve_model_ref
 
-    artifacts = load_model_artifacts("models:/lead-quality@champion", args.tracking_uri)
+    model = resolve_model_ref("lead-quality@champion", args.tracking_uri)
+    artifacts = load_artifacts(model)
     pipelines = artifacts.load_pipelines()
     features = feature_table(args)
-    funnel = _funnel(artifacts.targets)
+    funnel = funnel_order(artifacts.targets)
     reference = [c for c in artifacts.reference.get("features", {}) if c in features]
     started = time.perf_counter()
     chunks = []
@@ -77,7 +79,7 @@ def scoring(args) -> dict:
     scored_at = pd.Timestamp.now(tz="UTC").isoformat()
     as_of = pd.Timestamp("2026-06-01", tz="UTC")
     scored, _, _ = finish_scores(pd.concat(chunks, ignore_index=True), funnel, artifacts,
-                                 ("lead-quality", "models:/lead-quality@champion", "1"), as_of,
+                                 model, as_of,
                                  scored_at, features[reference], [])
     write_table(scored, args.work / "scores_only.parquet")
     seconds = time.perf_counter() - started

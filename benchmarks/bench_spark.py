@@ -41,7 +41,9 @@ HUGE_LEADS = 10_000_000
 def run_spark(dataset: Path, master: str, driver_memory: str, partitions: int | None, out: Path | None) -> dict:
     from leadq.features.examples import infer_attribute_spec
     from leadq.features.spec import FeatureSpec
-    from leadq.spark.engine import build_features_spark, load_spark_tables, spark_session
+    from leadq.spark.features import build_features_spark
+    from leadq.spark.load import load_spark_tables
+    from leadq.spark.session import spark_session
 
     t_start = time.perf_counter()
     spark = spark_session(master=master, driver_memory=driver_memory, shuffle_partitions=partitions,

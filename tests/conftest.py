@@ -1,16 +1,26 @@
-"""Shared fixtures: one small generated funnel and one model trained on it, per test session."""
+"""Shared fixtures: one small generated funnel and one model trained on it, one SparkSession and
+the feature engines, per test session; and a guard that fails any test leaving global state
+behind (environment variables, the working directory, MLflow's tracking and registry URIs)."""
 
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # shared 2-core machines: no OpenMP spinning
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no usage reports from test runs
 
+import shutil  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+from hypothesis import Phase, settings  # noqa: E402
 
 from leadq.config import parse_config  # noqa: E402
+
+# For mutation runs (tools/mutation_score.py): the same examples every run and no shrinking, since
+# a killed mutant needs one failing example, not the smallest.
+settings.register_profile("mutation", derandomize=True, database=None,
+                          phases=(Phase.explicit, Phase.reuse, Phase.generate))
 
 SMALL_CONFIG = {
     "snapshots": {"leads_per_cutoff": 500},
@@ -50,3 +60,87 @@ def trained(tmp_path_factory) -> TrainedStore:
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
     outcome = train_from_files(config_path, data_dir, tracking_uri)
     return TrainedStore(data_dir=data_dir, tracking_uri=tracking_uri, config_path=config_path, outcome=outcome)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL cluster for the whole session (see tests/postgres_server.py)."""
+    from postgres_server import find_bindir, start_server, stop_server
+
+    pytest.importorskip("adbc_driver_postgresql", reason="the 'postgres' extra is not installed")
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found; install Debian's 'postgresql'")
+    server = start_server(bindir)
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture
+def pg_url(postgres_server, request) -> str:
+    """The URL of a new, empty database on the session's cluster, one per test."""
+    import re
+
+    from postgres_server import create_database
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
+    return create_database(postgres_server, f"{name}_{id(request) % 10_000}")
+def spark():
+    """One local SparkSession for the whole run (starting a JVM takes seconds), tuned for tiny
+    data (one shuffle partition, no adaptive execution). Skips without pyspark or Java."""
+    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'leadq[spark]')")
+    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        pytest.skip("no Java runtime on PATH (the Spark engine needs Java 17+)")
+    from leadq.spark.session import spark_session
+
+    session = spark_session(
+        master="local[2]", app_name="leadq-tests", shuffle_partitions=1,
+        conf={"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+              "spark.sql.adaptive.enabled": "false"},
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session", params=[
+    "in_process", "sql", pytest.param("spark", marks=pytest.mark.slow),
+])
+def engine(request):
+    """Each feature engine behind one interface (`feature_engines.FeatureEngine`): the in-process
+    numpy engine, the Spark engine's compiled SQL run by DuckDB, and Spark itself."""
+    from feature_engines import InProcessEngine, SparkEngine, SqlOnDuckDBEngine
+
+    if request.param == "spark":
+        return SparkEngine(request.getfixturevalue("spark"))
+    return InProcessEngine() if request.param == "in_process" else SqlOnDuckDBEngine()
+
+
+def _global_state() -> dict:
+    import mlflow
+
+    return {
+        "environment": {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"},
+        "working directory": os.getcwd(),
+        "MLflow tracking URI": mlflow.get_tracking_uri(),
+        "MLflow registry URI": mlflow.get_registry_uri(),
+    }
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_global_state():
+    """Fail the test that changes the environment, the working directory or MLflow's URIs and
+    does not restore them (use monkeypatch or `leadq.tracking.store.use_tracking_uri`)."""
+    before = _global_state()
+    yield
+    after = _global_state()
+    leaked = []
+    for what, value in before.items():
+        if what == "environment":
+            changed = sorted(k for k in set(value) | set(after[what]) if value.get(k) != after[what].get(k))
+            if changed:
+                leaked.append(f"environment variables {changed}")
+        elif after[what] != value:
+            leaked.append(f"{what} {value!r} -> {after[what]!r}")
+    if leaked:
+        pytest.fail("test left global state behind: " + "; ".join(leaked), pytrace=False)

@@ -85,8 +85,86 @@ def test_audit_samples_at_most_max_rows():
     assert table["rows"].tolist() == [1000]
 
 
+@pytest.mark.slow
 def test_generated_data_passes_the_audit_with_the_default_config(trained):
     audit = trained.outcome.result.audit
     assert audit is not None and set(audit["target"]) == {"mql", "sql"}
     assert len(audit) > 50 and not audit["flagged"].any()
     assert audit["auc"].max() < AuditConfig().max_auc
+
+
+# --- the stop, end to end, on generated data with a column written after the outcome -------------
+
+
+def _with_crm_status(tables: dict, seed: int = 0) -> pd.DataFrame:
+    """The leads with a `crm_status` the CRM sets once the deal is decided: "Closed - Won" for
+    every lead that reaches SQL, one of three open statuses for the others."""
+    rng = np.random.default_rng(seed)
+    leads, outcomes = tables["leads"], tables["outcomes"]
+    won = leads["lead_id"].isin(outcomes.loc[outcomes["stage"] == "sql", "lead_id"]).to_numpy()
+    return leads.assign(crm_status=np.where(won, "Closed - Won",
+                                            rng.choice(["Open", "Nurturing", "Not Interested"], len(leads))))
+
+
+def _runner_lines(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def test_leaky_attribute_stops_snapshot_training_before_anything_is_written(tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from leadq.data import synth
+    from leadq.cli import app
+
+    tables = synth.generate(n_leads=1500, seed=3)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    tables["leads"] = _with_crm_status(tables)
+    for name in ("leads", "events", "outcomes"):
+        tables[name].to_parquet(data_dir / f"{name}.parquet")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"snapshots": {"leads_per_cutoff": 300}}))
+    store = tmp_path / "store" / "mlflow.db"
+    result = CliRunner().invoke(app, ["train", "--config", str(config), "--data", str(data_dir),
+                                      "--tracking-uri", f"sqlite:///{store}"])
+    assert result.exit_code == EXIT_LEAKAGE, result.output
+    lines = _runner_lines(result)
+    assert len(lines) == 1 and "Traceback" not in result.output, result.stderr
+    line = lines[0]
+    assert line.startswith("error: training window: leakage audit stopped training: 'crm_status'")
+    near_pure = float(line.split(" alone, ", 1)[1].split("%")[0]) / 100
+    assert near_pure > AuditConfig().max_near_pure_share and " ROC AUC " in line
+    # only the leaky column is named; nothing was logged or registered
+    assert "'industry'" not in line and "'source'" not in line
+    assert not store.parent.exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_leaky_column_stops_lead_table_training(tmp_path):
+    """The lead-level (cross-validated) path audits too, naming the export and the column."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from leadq.data import synth
+    from leadq.cli import app
+
+    tables = synth.generate(n_leads=1200, seed=4)
+    leads = _with_crm_status(tables, seed=1).drop(columns=["created_at"])
+    counts = tables["events"].groupby("lead_id").size().rename("Total Visits")
+    export = leads.set_index("lead_id").join(counts).fillna({"Total Visits": 0})
+    export["Converted"] = (export["crm_status"] == "Closed - Won").astype(int)
+    path = tmp_path / "export.csv"
+    export.reset_index().rename(columns={"lead_id": "Lead ID", "crm_status": "Sales Status"}).to_csv(path, index=False)
+    config = tmp_path / "leads.yaml"
+    config.write_text(yaml.safe_dump({
+        "lead_table": {"path": str(path), "id_column": "Lead ID", "label_column": "Converted", "cv_folds": 3},
+        "targets": ["converted"],
+        "registry": {"model_name": "leaky", "promotion_metric": "test_log_loss_converted"},
+    }))
+    store = tmp_path / "store" / "mlflow.db"
+    result = CliRunner().invoke(app, ["train", "--config", str(config), "--tracking-uri", f"sqlite:///{store}"])
+    assert result.exit_code == EXIT_LEAKAGE, result.output
+    lines = _runner_lines(result)
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: leakage audit stopped training: 'Sales Status'")
+    assert "ROC AUC 1.000" in lines[0] and "'Total Visits'" not in lines[0]
+    assert not store.parent.exists()

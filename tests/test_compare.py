@@ -25,11 +25,11 @@ from leadq.compare.core import (
     RULES_TUNED,
     bootstrap_sums,
     compare_scored,
-    compare_to_dir,
     selection_metrics,
     top_k_mask,
 )
 from leadq.core.html import format_cell, format_value
+from leadq.steps.compare import compare_to_dir
 from leadq.rules.scorecard import Thresholds, load_scorecard
 
 RULES = Path(__file__).resolve().parents[1] / "pipelines" / "rules" / "default.yaml"
@@ -138,6 +138,7 @@ def trained(tmp_path_factory):
         yield {"root": root, "uri": uri, "data": data_dir, "out": root / "out", "cli": result}
 
 
+@pytest.mark.slow
 def test_cli_prints_the_table_and_writes_the_outputs(trained):
     result = trained["cli"]
     assert result.exit_code == 0, result.output
@@ -151,6 +152,7 @@ def test_cli_prints_the_table_and_writes_the_outputs(trained):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".out.")]  # no temp left
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_and_matches_the_csv(trained):
     html = (trained["out"] / "report.html").read_text()
     sources = re.findall(r'(?:src|href)="([^"]*)"', html)
@@ -169,6 +171,7 @@ def test_report_is_self_contained_and_matches_the_csv(trained):
         assert format_value("threshold", row["threshold"]) in cells
 
 
+@pytest.mark.slow
 def test_bootstrap_intervals_contain_the_estimates(trained):
     table = pd.read_csv(trained["out"] / "comparison.csv")
     for metric in METRICS:
@@ -180,6 +183,7 @@ def test_bootstrap_intervals_contain_the_estimates(trained):
     assert (own["leads_passed"] == same["leads_passed"]).all()
 
 
+@pytest.mark.slow
 def test_comparison_is_logged_to_mlflow(trained):
     from leadq.tracking.store import client
 
@@ -205,6 +209,7 @@ def _training_param(uri: str, key: str) -> str:
     return runs[0].data.params[key]
 
 
+@pytest.mark.slow
 def test_corrupted_test_labels_leave_tuned_thresholds_unchanged(trained, tmp_path):
     clean = pd.read_csv(trained["out"] / "comparison.csv").set_index(["target", "method"])
     corrupted = tmp_path / "corrupted"
@@ -233,12 +238,14 @@ def test_corrupted_test_labels_leave_tuned_thresholds_unchanged(trained, tmp_pat
     assert dirty.warnings  # the rebuilt test AUC no longer matches the training run's
 
 
+@pytest.mark.slow
 def test_learned_scorecard_written_by_compare_loads(trained):
     card = load_scorecard(trained["out"] / "learned_scorecard.yaml")
     assert card.thresholds.sql >= card.thresholds.mql
     assert card.events or card.attributes
 
 
+@pytest.mark.slow
 def test_unknown_alias_and_missing_data_are_one_line_errors(trained, tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["compare", "--tracking-uri", trained["uri"], "--model",

@@ -83,6 +83,7 @@ def compared(tmp_path_factory):
     yield {"root": root, "uri": uri, "out": root / "out", "cli": result, "path": path}
 
 
+@pytest.mark.slow
 def test_cli_compares_on_out_of_fold_predictions(compared):
     result = compared["cli"]
     assert result.exit_code == 0, result.output
@@ -112,6 +113,7 @@ def test_cli_compares_on_out_of_fold_predictions(compared):
     assert len(re.findall(r'src="data:image/png;base64,', html)) == 3
 
 
+@pytest.mark.slow
 def test_lead_table_comparison_is_logged_with_per_fold_thresholds(compared):
     import json
 
@@ -136,6 +138,7 @@ def test_lead_table_comparison_is_logged_with_per_fold_thresholds(compared):
     assert tuned["model"] == pytest.approx(float(np.median(tuned["model_by_fold"])))
 
 
+@pytest.mark.slow
 def test_unknown_alias_is_a_one_line_error(compared, tmp_path):
     result = CliRunner().invoke(app, ["compare", "--model", "test-leads@nope", "--tracking-uri",
                                       compared["uri"], "--out", str(tmp_path / "o")])

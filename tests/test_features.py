@@ -3,10 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from leadq.data.contract import CANONICAL_EVENT_TYPES
 from leadq.features.examples import infer_attribute_spec, label_examples
 from leadq.features.spec import FeatureSpec
 from leadq.features.engine import build_feature_table, build_features
@@ -118,87 +114,7 @@ def test_ablation_spec_drops_engagement():
     assert list(f.columns) == ["lead_age_days", "company_size", "country"]
 
 
-# --- point in time: property tests -------------------------------------------------------------
-
-START = pd.Timestamp("2024-01-01", tz="UTC")
-TYPES = list(CANONICAL_EVENT_TYPES) + ["custom_thing"]
-
-
-def _event_strategy(lead_ids, lo_s, hi_s):
-    return st.lists(
-        st.tuples(
-            st.sampled_from(lead_ids),
-            st.integers(min_value=lo_s, max_value=hi_s),
-            st.sampled_from(TYPES),
-            st.one_of(st.none(), st.floats(min_value=0, max_value=3600)),
-            st.sampled_from(["/pricing", "/a", "/b", None]),
-        ),
-        max_size=25,
-    )
-
-
-def _frame(rows):
-    return pd.DataFrame(
-        {
-            "lead_id": [r[0] for r in rows],
-            "ts": [START + pd.Timedelta(seconds=r[1]) for r in rows],
-            "event_type": [r[2] for r in rows],
-            "duration_s": [r[3] for r in rows],
-            "page": [r[4] for r in rows],
-        },
-        columns=["lead_id", "ts", "event_type", "duration_s", "page"],
-    ).astype({"duration_s": float, "page": object})
-
-
-LEADS = pd.DataFrame({"lead_id": ["p", "q"], "created_at": [START, START + pd.Timedelta(days=3)],
-                      "segment": ["x", "y"]})
-CUT_S = 60 * 86400  # cutoff 60 days after START
-PIT_CUTOFF = START + pd.Timedelta(seconds=CUT_S)
-NO_OUTCOMES = pd.DataFrame({"lead_id": pd.Series([], dtype=str), "stage": pd.Series([], dtype=str),
-                            "reached_at": pd.Series([], dtype="datetime64[us, UTC]")})
-
-
-def _pit_features(events, leads=LEADS, outcomes=NO_OUTCOMES):
-    data = load_frames(leads, events, outcomes, clock=CLOCK)
-    spec = infer_attribute_spec(data, FeatureSpec())
-    keys = pd.DataFrame({"lead_id": ["p", "q"], "cutoff": [PIT_CUTOFF, PIT_CUTOFF]})
-    return build_feature_table(data, spec, keys)
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    past=_event_strategy(["p", "q"], 3 * 86400, CUT_S - 1),
-    future=_event_strategy(["p", "q"], CUT_S, CUT_S + 200 * 86400),
-    outcome_days=st.lists(st.integers(min_value=0, max_value=300), max_size=3),
-    new_segment=st.sampled_from(["x", "z"]),
-)
-def test_nothing_at_or_after_the_cutoff_changes_a_feature(past, future, outcome_days, new_segment):
-    before = _pit_features(_frame(past))
-    outcomes = pd.DataFrame({
-        "lead_id": ["p"] * len(outcome_days),
-        "stage": ["mql"] * len(outcome_days),
-        "reached_at": [START + pd.Timedelta(days=d) for d in outcome_days],
-    })
-    late_lead = pd.DataFrame({"lead_id": ["r"], "created_at": [PIT_CUTOFF], "segment": [new_segment]})
-    leads = pd.concat([LEADS, late_lead], ignore_index=True)
-    late_events = pd.concat([_frame(past), _frame(future)], ignore_index=True)
-    late_events = pd.concat([late_events, _frame([("r", CUT_S + 10, "pricing_view", 5.0, "/pricing")])])
-    after = _pit_features(late_events, leads=leads, outcomes=outcomes)
-    pd.testing.assert_frame_equal(before, after)
-
-
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    past=_event_strategy(["p", "q"], 3 * 86400, CUT_S - 1),
-    extra_s=st.integers(min_value=3 * 86400, max_value=CUT_S - 1),
-    extra_type=st.sampled_from(list(CANONICAL_EVENT_TYPES)),
-)
-def test_an_event_before_the_cutoff_changes_its_count(past, extra_s, extra_type):
-    before = _pit_features(_frame(past)).set_index("lead_id")
-    after = _pit_features(_frame(past + [("p", extra_s, extra_type, None, None)])).set_index("lead_id")
-    assert after.loc["p", f"{extra_type}_all"] == before.loc["p", f"{extra_type}_all"] + 1
-    assert after.loc["p", "events_all"] == before.loc["p", "events_all"] + 1
-    pd.testing.assert_series_equal(before.loc["q"], after.loc["q"])
+# Point in time on every engine and both paths: tests/test_point_in_time.py.
 
 
 def test_labels_follow_the_horizon_and_skip_reached_stages():

@@ -7,7 +7,7 @@ import pytest
 
 from leadq.config import parse_config
 from leadq.core.errors import BadInputError
-from leadq.data.lead_table import load_lead_table, read_for_scoring, read_raw
+from leadq.features.lead_table import load_lead_table, read_for_scoring, read_raw
 
 FAST = {"hist_gradient_boosting": {"max_iter": 30}, "logistic": {"enabled": False}, "importance_rows": 100,
         "min_positives": 5}
@@ -130,7 +130,7 @@ def test_read_raw_gives_trimmed_cells_with_placeholders_missing(tmp_path):
 
 @pytest.mark.slow
 def test_an_export_with_empty_and_constant_columns_trains_and_scores_itself(tmp_path):
-    from leadq.scoring.predict import predict_to_file
+    from leadq.steps.predict import predict_to_file
     from leadq.steps.train import train_from_files
 
     rng = np.random.default_rng(2)

@@ -14,7 +14,7 @@ import pytest
 from leadq.models.audit import LeakageError
 from leadq.config import load_config, parse_config
 from leadq.core.errors import BadInputError
-from leadq.data.lead_table import expand_path, load_lead_table, parse_labels
+from leadq.features.lead_table import expand_path, load_lead_table, parse_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 XEDUCATION_CONFIG = ROOT / "pipelines" / "xeducation.yaml"
@@ -112,12 +112,13 @@ def _generated_lead_table(n_leads: int, seed: int) -> pd.DataFrame:
     return table.reset_index().rename(columns={"lead_id": "Lead ID"})
 
 
+@pytest.mark.slow
 def test_generated_lead_table_trains_predicts_and_scores_rules(tmp_path):
     from leadq.steps.train import train_from_files
-    from leadq.scoring.predict import predict_to_file
+    from leadq.steps.predict import predict_to_file
     from leadq.tracking.registry import list_versions
     from leadq.rules.scorecard import AttributeRule, Scorecard, Thresholds
-    from leadq.data.lead_table import score_lead_table_rules
+    from leadq.rules.lead_table import score_lead_table_rules
 
     frame = _generated_lead_table(2500, seed=5)
     path = tmp_path / "export.csv"
@@ -155,6 +156,7 @@ def test_generated_lead_table_trains_predicts_and_scores_rules(tmp_path):
 
 
 @needs_xeducation
+@pytest.mark.slow
 def test_xeducation_all_columns_stops_at_the_audit_naming_tags(tmp_path):
     from leadq.steps.train import train_from_files
 
@@ -170,12 +172,13 @@ def test_xeducation_all_columns_stops_at_the_audit_naming_tags(tmp_path):
 
 
 @needs_xeducation
+@pytest.mark.slow
 def test_xeducation_without_sales_columns_clears_the_audit_and_scores_with_own_names(tmp_path):
     from leadq.cli import app
     from typer.testing import CliRunner
 
     from leadq.steps.train import train_from_files
-    from leadq.scoring.predict import predict_to_file
+    from leadq.steps.predict import predict_to_file
 
     config = load_config(XEDUCATION_CONFIG)
     fast = config.model_copy(update={

@@ -53,9 +53,13 @@ def assert_fatal(result, out, *needles):
 def test_clean_data_writes_features(tmp_path):
     result, out = run_features(write_tables(tmp_path / "d"), tmp_path)
     assert result.exit_code == 0, result.output
-    table = pd.read_csv(out)
-    assert len(table) == 200 and "pricing_view_30d" in table.columns
-    assert "warning" not in result.stderr
+    table = pd.read_csv(out).set_index("lead_id")
+    assert len(table) == 200 and "warning" not in result.stderr
+    # lead Lk has events k, k + 200, ..., k + 800: five, all page views (k even) or pricing views (k odd)
+    assert (table["events_all"] == 5).all() and (table["time_on_site_s_sum"] == 150).all()
+    assert table.loc["L0", "page_view_all"] == 5 and table.loc["L0", "pricing_view_all"] == 0
+    assert table.loc["L1", "pricing_view_all"] == 5 and table.loc["L1", "time_on_pricing_view_s_sum"] == 150
+    assert table.loc["L7", "industry"] == "saas" and table.loc["L8", "industry"] == "retail"
 
 
 def test_missing_table_is_fatal(tmp_path):
@@ -147,3 +151,41 @@ def test_folder_of_parquet_files_is_a_table(tmp_path):
 def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.stdout.startswith("leadq ")
+
+
+def test_leads_and_outcomes_later_than_the_clock_are_reported_and_dropped(tmp_path):
+    base = write_tables(tmp_path / "base")
+    leads = pd.concat([pd.read_csv(base / "leads.csv"),
+                       pd.DataFrame([{"lead_id": "FUTURE", "created_at": "2999-01-01", "industry": "saas"}])])
+    outcomes = pd.DataFrame({"lead_id": ["L1", "L2", "L3", "L4"], "stage": ["mql", "sql", "customer", "mql"],
+                             "reached_at": ["2024-02-10", "2024-02-12", "2999-01-01", "2999-02-02"]})
+    result, out = run_features(write_tables(tmp_path / "d", leads=leads, outcomes=outcomes), tmp_path)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, result.stderr
+    assert "leads.csv: dropped 1 leads whose 'created_at' is later than the run's clock" in warnings[0]
+    assert "outcomes.csv: dropped 2 outcomes later than the run's clock" in warnings[1]
+    assert "(column 'reached_at')" in warnings[1]
+    assert len(pd.read_csv(out)) == 200
+
+
+def test_the_clock_itself_is_not_later_than_the_clock():
+    from leadq.data.load import load_frames
+
+    clock = pd.Timestamp("2024-03-01 12:00", tz="UTC")
+    leads = pd.DataFrame({"lead_id": ["a", "b", "c"],
+                          "created_at": [clock - pd.Timedelta(days=9), clock, clock + pd.Timedelta(microseconds=1)]})
+    events = pd.DataFrame({"lead_id": ["a", "a", "a"], "ts": [clock - pd.Timedelta(days=1), clock,
+                                                             clock + pd.Timedelta(microseconds=1)],
+                           "event_type": ["page_view"] * 3})
+    outcomes = pd.DataFrame({"lead_id": ["a", "b", "a"], "stage": ["mql", "mql", "sql"],
+                             "reached_at": [clock, clock, clock + pd.Timedelta(seconds=1)]})
+    data = load_frames(leads, events, outcomes, clock=clock)
+    assert (data.count("leads"), data.count("events"), data.count("outcomes")) == (2, 2, 2)
+    assert data.report == [
+        "<leads frame>: dropped 1 leads whose 'created_at' is later than the run's clock (2024-03-01T12:00:00+00:00)",
+        "<events frame>: dropped 1 events later than the run's clock 2024-03-01T12:00:00+00:00 (column 'ts')",
+        "<outcomes frame>: dropped 1 outcomes later than the run's clock 2024-03-01T12:00:00+00:00 "
+        "(column 'reached_at')",
+    ]
+    assert data.frame("leads")["lead_id"].tolist() == ["a", "b"]

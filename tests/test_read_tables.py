@@ -87,7 +87,7 @@ def test_an_unparseable_gathered_column_is_named_as_gathered(tmp_path):
 
 
 def test_the_spark_engine_refuses_what_it_cannot_read_yet(tmp_path):
-    from leadq.spark.engine import load_spark_tables
+    from leadq.spark.load import load_spark_tables
 
     mapping = DataMapping.model_validate({"tables": {"events": "activities"},
                                           "event_rules": [{"type": "pricing_view", "when": {"page": "/pricing*"}}],

@@ -76,19 +76,138 @@ def test_top_reasons_hand_checked():
     assert reasons.tolist() == ["b=2 (-); a=4 (+); c=x (+)", "a=1.5 (-); c=missing (+)"]
 
 
-def test_one_pass_scores_equal_predict_proba_and_explain_the_same(fitted):
-    """The scoring path's probabilities are scikit-learn's, bit for bit, and its contributions
-    (computed in the same pass) are those of `feature_contributions`."""
-    _, calibrated, X = fitted
+def _in_bitset(bitsets, row: int, value: float) -> bool:
+    code = int(value)
+    return bool((int(bitsets[row][code // 32]) >> (code % 32)) & 1)
+
+
+def _node_means(nodes) -> list[float]:
+    """Each node's training-count-weighted mean of the leaves under it, by recursion."""
+    means: dict[int, float] = {}
+
+    def mean(i: int) -> float:
+        if i not in means:
+            node = nodes[i]
+            if node["is_leaf"]:
+                means[i] = float(node["value"])
+            else:
+                left, right = int(node["left"]), int(node["right"])
+                n_left, n_right = float(nodes[left]["count"]), float(nodes[right]["count"])
+                means[i] = (n_left * mean(left) + n_right * mean(right)) / (n_left + n_right)
+        return means[i]
+
+    return [mean(i) for i in range(len(nodes))]
+
+
+def _walk_credits(predictor, means, x, known, f_idx_map) -> tuple[float, dict[int, float]]:
+    """One row down one tree, the plain way: (leaf value, Saabas credit per input column)."""
+    nodes = predictor.nodes
+    credits: dict[int, float] = {}
+    i = 0
+    while not nodes[i]["is_leaf"]:
+        node = nodes[i]
+        value, missing_left = x[node["feature_idx"]], bool(node["missing_go_to_left"])
+        if np.isnan(value):
+            left = missing_left
+        elif node["is_categorical"]:
+            if _in_bitset(predictor.raw_left_cat_bitsets, node["bitset_idx"], value):
+                left = True
+            elif _in_bitset(known, f_idx_map[node["feature_idx"]], value):
+                left = False
+            else:  # a category unseen in training goes where missing values go
+                left = missing_left
+        else:
+            left = value <= node["num_threshold"]
+        child = int(node["left"] if left else node["right"])
+        feature = int(node["feature_idx"])
+        credits[feature] = credits.get(feature, 0.0) + means[child] - means[i]
+        i = child
+    return float(nodes[i]["value"]), credits
+
+
+def brute_force_contributions(model, X: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Signed log-odds contributions by an independent reference: Saabas by walking every tree
+    row by row for gradient boosting, coefficient times the transformed value for the logistic
+    model; transformed columns summed onto the feature whose name they carry. The walk's
+    leaf values must add up to scikit-learn's own decision function."""
+    calibrated = model.calibrated_classifiers_[0]
+    pipeline = calibrated.estimator.estimator  # CalibratedClassifierCV(FrozenEstimator(pipeline))
+    pre, clf = pipeline[:-1], pipeline[-1]
+    Xt = np.asarray(pre.transform(X[columns]), dtype=float)
+    names = [str(n).split("__", 1)[1] for n in pre.get_feature_names_out()]
+    owner = [max((c for c in columns if n.removeprefix("missingindicator_").startswith(c)), key=len) for n in names]
+    per_column = np.zeros_like(Xt)
+    if isinstance(clf, HistGradientBoostingClassifier):
+        known, f_idx_map = clf._bin_mapper.make_known_categories_bitsets()
+        raw = np.full(len(Xt), float(np.ravel(clf._baseline_prediction)[0]))
+        for (predictor,) in clf._predictors:
+            means = _node_means(predictor.nodes)
+            for r in range(len(Xt)):
+                leaf, credits = _walk_credits(predictor, means, Xt[r], known, f_idx_map)
+                raw[r] += leaf
+                for feature, credit in credits.items():
+                    per_column[r, feature] += credit
+        np.testing.assert_allclose(raw, pipeline.decision_function(X[columns]), rtol=1e-10, atol=1e-10)
+    else:
+        per_column = Xt * clf.coef_[0]
+    # the calibrator maps the log-odds f to p = 1 / (1 + exp(a f + b)): decreasing when a > 0
+    sign = -1.0 if calibrated.calibrators[0].a_ > 0 else 1.0
+    out = np.zeros((len(X), len(columns)))
+    for j, name in enumerate(owner):
+        out[:, columns.index(name)] += sign * per_column[:, j]
+    return out
+
+
+@pytest.fixture(scope="module", params=["increasing", "decreasing"])
+def calibration_map(request, fitted):
+    """The fitted model calibrated as usual, or on flipped labels (a decreasing map: a higher
+    raw score means a lower probability, so every contribution's sign must flip)."""
+    pipe, calibrated, X = fitted
+    if request.param == "increasing":
+        return calibrated, X
+    _, y = data()
+    flipped = CalibratedClassifierCV(FrozenEstimator(pipe), method="sigmoid").fit(X[SPEC.feature_columns()], 1 - y)
+    assert flipped.calibrated_classifiers_[0].calibrators[0].a_ > 0
+    return flipped, X
+
+
+def test_one_pass_scores_and_contributions_equal_the_references(calibration_map):
+    """The scoring path's probabilities are scikit-learn's, bit for bit for gradient boosting,
+    and its contributions (computed in the same pass) are the brute-force reference's."""
+    calibrated, X = calibration_map
     columns = SPEC.feature_columns()
+    rows = X[columns].iloc[::80]  # 50 rows: the reference walks every tree in Python
     p, none = score_and_explain(calibrated, X[columns], columns)
-    p_explained, contributions = score_and_explain(calibrated, X[columns], columns, explain=True)
     assert none is None
     np.testing.assert_allclose(p, calibrated.predict_proba(X[columns])[:, 1], rtol=1e-13, atol=0)
     if isinstance(_unwrap(calibrated)[1], HistGradientBoostingClassifier):  # the same sums
         np.testing.assert_array_equal(p, calibrated.predict_proba(X[columns])[:, 1])
-    np.testing.assert_array_equal(p_explained, p)
-    np.testing.assert_array_equal(contributions, feature_contributions(calibrated, X, columns).to_numpy())
+    p_explained, contributions = score_and_explain(calibrated, rows, columns, explain=True)
+    np.testing.assert_array_equal(p_explained, p[::80])
+    expected = brute_force_contributions(calibrated, rows, columns)
+    np.testing.assert_allclose(contributions, expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(feature_contributions(calibrated, rows, columns).to_numpy(), expected,
+                               rtol=1e-9, atol=1e-9)
+
+
+def test_contributions_move_the_calibrated_probability_their_way(calibration_map):
+    """Whichever way the calibration map runs, the log-odds of the calibrated probability is
+    |a| times the sum of the contributions plus one constant: a (+) reason raises p."""
+    calibrated, X = calibration_map
+    columns = SPEC.feature_columns()
+    contributions = feature_contributions(calibrated, X, columns).to_numpy()
+    p = calibrated.predict_proba(X[columns])[:, 1]
+    slope = abs(calibrated.calibrated_classifiers_[0].calibrators[0].a_)
+    offset = np.log(p / (1 - p)) - slope * contributions.sum(axis=1)
+    assert np.ptp(offset) < 1e-6
+    many_visits = (X["visits"] >= 7).to_numpy()
+    decreasing = calibrated.calibrated_classifiers_[0].calibrators[0].a_ > 0
+    share_up = (contributions[many_visits, columns.index("visits")] > 0).mean()
+    assert share_up < 0.1 if decreasing else share_up > 0.9
+    reasons = top_reasons(pd.DataFrame(contributions, columns=columns, index=X.index), X[columns])
+    visits_reasons = reasons[many_visits].str.extract(r"visits=\d+ \(([+-])\)")[0].dropna()
+    assert len(visits_reasons) > 20
+    assert set(visits_reasons) == ({"-"} if decreasing else {"+"})
 
 
 def test_scores_and_reasons_do_not_depend_on_batch_or_threads(fitted):

@@ -9,9 +9,13 @@ from leadq.config import PipelineConfig
 from leadq.core.errors import ModelNotFoundError
 from leadq.features.spec import FeatureSpec
 from leadq.tracking.pyfunc import load_model_artifacts
-from leadq.tracking.registry import CHAMPION, list_versions, model_version, promote, resolve_model_uri, score_champion_on
-from leadq.tracking.store import artifact_location, client, use_tracking_uri
-from leadq.models.train import log_training, register_and_gate, train_models
+from leadq.tracking.registry import (CHAMPION, decide, list_versions, model_version, promote, resolve_model_uri,
+                            score_champion_on)
+from leadq.tracking.store import artifact_location, client, ensure_experiment, use_tracking_uri
+from leadq.models.train import TargetModel, TrainResult, train_models
+from leadq.tracking.training_run import DATA_HASH_TAG, log_training, register_and_gate
+
+# The `store` tests train and log two models (slow); the gate's own tests make runs by hand.
 
 NAME = "lead-quality"
 STRONG = FeatureSpec(include_engagement=False, numeric_attributes=["pricing_views", "noise"],
@@ -38,10 +42,10 @@ def _examples(n_leads: int = 150, n_cutoffs: int = 30, seed: int = 1) -> pd.Data
     return pd.concat(frames, ignore_index=True)
 
 
-def _config(spec: FeatureSpec, margin: float = 0.001) -> PipelineConfig:
+def _config(spec: FeatureSpec, margin: float = 0.001, name: str = NAME) -> PipelineConfig:
     return PipelineConfig(features=spec, candidates={
         "hist_gradient_boosting": {"enabled": False}, "importance_rows": 200,
-    }, registry={"margin": margin})
+    }, registry={"margin": margin, "model_name": name})
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +71,7 @@ def _register(store, label, margin=0.001):
     return register_and_gate(result, _config(result.spec, margin), run_id, model_uri, store["uri"])
 
 
+@pytest.mark.slow
 def test_gate_sequence(store):
     uri = store["uri"]
     # First version: no champion yet, so it takes the alias.
@@ -99,6 +104,7 @@ def test_gate_sequence(store):
     promote(NAME, v2, uri)
 
 
+@pytest.mark.slow
 def test_champion_needing_absent_columns_is_not_compared(store):
     if not client(store["uri"]).search_registered_models():
         _register(store, "strong")
@@ -109,6 +115,7 @@ def test_champion_needing_absent_columns_is_not_compared(store):
     assert value is None and version is not None and "noise" in note
 
 
+@pytest.mark.slow
 def test_run_holds_params_metrics_plots_config_and_model(store):
     mlflow_client = client(store["uri"])
     run = mlflow_client.get_run(store["strong"][1])
@@ -124,6 +131,7 @@ def test_run_holds_params_metrics_plots_config_and_model(store):
     assert not (store["root"] / "mlruns").exists()
 
 
+@pytest.mark.slow
 def test_champion_loads_and_predicts_as_pyfunc(store):
     uri = store["uri"]
     if not client(uri).search_registered_models():
@@ -136,15 +144,17 @@ def test_champion_loads_and_predicts_as_pyfunc(store):
         model = mlflow.pyfunc.load_model(f"models:/{NAME}@champion")
         scored = model.predict(features)
     assert list(scored.columns) == ["p_mql", "p_sql"]
-    assert np.isfinite(scored.to_numpy()).all() and len(scored) == 20
+    # the registered model scores as the trained pipelines do (scikit-learn's predict_proba)
+    pd.testing.assert_frame_equal(scored, result.predict(features), rtol=1e-9)
     artifacts = load_model_artifacts(f"models:/{NAME}@champion", tracking_uri=uri)
     assert artifacts.targets == ["mql", "sql"]
-    assert artifacts.spec.feature_columns() == result.spec.feature_columns() or artifacts.spec.feature_columns()
+    assert artifacts.spec.feature_columns() == result.spec.feature_columns()
     assert set(artifacts.reference["scores"]) == {"p_mql", "p_sql"}
     with use_tracking_uri(uri), pytest.raises(Exception, match="pricing_views"):
         model.predict(features.drop(columns=["pricing_views"]))
 
 
+@pytest.mark.slow
 def test_missing_names_list_what_exists(store):
     uri = store["uri"]
     if not client(uri).search_registered_models():
@@ -156,3 +166,148 @@ def test_missing_names_list_what_exists(store):
     with pytest.raises(ModelNotFoundError, match="no alias 'staging'.*@challenger"):
         resolve_model_uri(f"models:/{NAME}@staging", uri)
     assert resolve_model_uri(f"models:/{NAME}@challenger", uri)
+
+
+# --- the gate's arithmetic, and the cross-validated gate, on hand-made runs --------------------
+
+
+@pytest.mark.parametrize(("metric", "challenger", "champion", "margin", "promoted"), [
+    ("test_log_loss_sql", 0.25, 0.5, 0.125, True),   # lower is better: gains 0.25
+    ("test_log_loss_sql", 0.375, 0.5, 0.125, False),  # gains exactly the margin: not enough
+    ("test_log_loss_sql", 0.625, 0.5, 0.0, False),
+    ("test_roc_auc_sql", 0.875, 0.75, 0.0625, True),   # higher is better
+    ("test_roc_auc_sql", 0.8125, 0.75, 0.0625, False),
+    ("test_roc_auc_sql", 0.625, 0.75, 0.0, False),
+    ("test_ece_sql", 0.25, 0.5, 0.0, True),
+    ("test_brier_won", 0.5, 0.25, 0.0, False),
+    ("test_log_loss_sql", float("nan"), 0.300, 0.0, False),  # undefined: never promoted
+])
+def test_the_gate_promotes_only_a_challenger_better_by_more_than_the_margin(
+        metric, challenger, champion, margin, promoted):
+    decision = decide("5", metric, challenger, champion, "4", margin, "champion v4")
+    assert decision.promoted is promoted
+    assert (decision.version, decision.metric, decision.champion_value, decision.champion_version,
+            decision.margin) == ("5", metric, champion, "4", margin)
+    assert decision.reason.startswith("promoted" if promoted else "not promoted")
+
+
+def test_the_gate_without_a_champion_or_a_comparable_score():
+    first = decide("1", "test_log_loss_sql", 0.5, None, None, 0.0, "no champion yet")
+    assert first.promoted and first.champion_value is None
+    assert first.reason == "no champion yet: the first version becomes champion"
+    blind = decide("2", "test_log_loss_sql", 0.1, None, "1", 0.0, "champion v1 needs 3 column(s)")
+    assert not blind.promoted and blind.reason == "not promoted: champion v1 needs 3 column(s)"
+    tags = blind.as_tags()
+    assert tags["leadq.gate.promoted"] == "False" and tags["leadq.gate.champion_value"] == ""
+    assert tags["leadq.gate.champion_version"] == "1" and tags["leadq.gate.challenger_value"] == "0.1"
+
+
+@pytest.fixture(scope="module")
+def hand_store(tmp_path_factory):
+    """An MLflow store for runs made by hand (no training)."""
+    root = tmp_path_factory.mktemp("gate")
+    (root / "model").mkdir()
+    return f"sqlite:///{root / 'mlflow.db'}", str(root / "model")
+
+
+def _cross_validated(log_loss: float):
+    empty = np.array([])
+    target = TargetModel(target="won", model=None, chosen="logistic", candidate_log_loss={}, threshold=0.5,
+                         validation={}, test={"log_loss": log_loss, "roc_auc": 0.8}, importances=pd.Series(dtype=float),
+                         y_validation=empty, p_validation=empty, y_test=empty, p_test=empty)
+    return TrainResult(targets={"won": target}, spec=FeatureSpec(), split=None, test_examples=pd.DataFrame(),
+                       train_sample=pd.DataFrame(), window_rows={}, evaluation="cross_validation")
+
+
+def _cv_run(uri: str, log_loss: float, data_hash: str | None) -> str:
+    mlflow_client = client(uri)
+    run_id = mlflow_client.create_run(ensure_experiment("gate", uri)).info.run_id
+    mlflow_client.log_metric(run_id, "test_log_loss_won", log_loss)
+    if data_hash is not None:
+        mlflow_client.set_tag(run_id, DATA_HASH_TAG, data_hash)
+    return run_id
+
+
+def test_the_cross_validated_gate_compares_logged_metrics_on_the_same_data(hand_store):
+    """Cross-validated runs share no test window: the champion's logged out-of-fold metric is
+    compared with the challenger's only when both saw the same data (same content hash)."""
+    uri, model_dir = hand_store
+    name = "cv-gate"
+    config = PipelineConfig(targets=["won"], registry={"model_name": name, "promotion_metric": "test_log_loss_won",
+                                                       "margin": 0.0625})
+
+    def challenger(log_loss, data_hash):
+        run_id = _cv_run(uri, log_loss, data_hash)
+        version, decision = register_and_gate(_cross_validated(log_loss), config, run_id, model_dir, uri)
+        return run_id, version, decision
+
+    def champion():
+        return str(client(uri).get_model_version_by_alias(name, CHAMPION).version)
+
+    _, v1, first = challenger(0.5, "hash-a")
+    assert first.promoted and champion() == v1  # no champion yet
+    # the champion as training leaves it: a version that knows its run
+    v2 = str(client(uri).create_model_version(name, model_dir, run_id=_cv_run(uri, 0.5, "hash-a")).version)
+    promote(name, v2, uri)
+    _, _, worse = challenger(0.625, "hash-a")
+    assert not worse.promoted and worse.champion_value == 0.5 and champion() == v2
+    _, _, close = challenger(0.4375, "hash-a")  # better, by exactly the margin
+    assert not close.promoted and champion() == v2
+    _, _, other_data = challenger(0.125, "hash-b")
+    assert not other_data.promoted and other_data.champion_value is None and champion() == v2
+    assert "was not cross-validated on the same data" in other_data.reason
+    _, _, unhashed = challenger(0.125, None)
+    assert not unhashed.promoted and champion() == v2
+    run_id, v7, better = challenger(0.375, "hash-a")
+    assert better.promoted and (better.champion_value, better.champion_version) == (0.5, v2)
+    assert champion() == v7 == "7"
+    tags = client(uri).get_run(run_id).data.tags
+    assert tags["leadq.gate.promoted"] == "True" and tags["leadq.registered_version"] == v7
+
+
+@pytest.fixture(scope="module")
+def small_logged(tmp_path_factory):
+    """A weak and a strong model trained on tiny examples and logged as scoring models (no plots)."""
+    from leadq.tracking.pyfunc import log_scoring_model
+
+    root = tmp_path_factory.mktemp("small-gate")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    examples = _examples(n_leads=60, n_cutoffs=30)
+    experiment = ensure_experiment("gate-time-split", uri)
+    logged = {}
+    for label, spec in (("weak", WEAK), ("strong", STRONG)):
+        result = train_models(examples, spec, _config(spec))
+        with use_tracking_uri(uri), mlflow.start_run(experiment_id=experiment) as run:
+            info = log_scoring_model(result.models(), result.spec, result.thresholds(), result.reference, {},
+                                     result.test_examples, root / label)
+        logged[label] = (result, run.info.run_id, info.model_uri)
+    return uri, logged
+
+
+def test_time_split_gate_scores_the_champion_on_the_challengers_test_window(small_logged):
+    uri, logged = small_logged
+    name = "time-split-gate"
+
+    def register(label, margin=0.001):
+        result, run_id, model_uri = logged[label]
+        return register_and_gate(result, _config(result.spec, margin, name), run_id, model_uri, uri)
+
+    weak_loss = logged["weak"][0].targets["sql"].test["log_loss"]
+    strong_loss = logged["strong"][0].targets["sql"].test["log_loss"]
+    v1, first = register("weak")
+    assert first.promoted and first.champion_version is None
+    v2, better = register("strong")
+    # the champion (weak) scored on the strong model's test window: its own test examples
+    assert better.promoted and better.champion_version == v1 and better.challenger_value == strong_loss
+    assert better.champion_value == pytest.approx(weak_loss, rel=1e-9)  # both test windows are the same here
+    assert better.champion_value - better.challenger_value > 0.05
+    v3, worse = register("weak")
+    assert not worse.promoted and worse.champion_value == pytest.approx(strong_loss, rel=1e-9)
+    v4, same = register("strong", margin=0.01)
+    assert not same.promoted and same.challenger_value == pytest.approx(same.champion_value, abs=1e-12)
+    mlflow_client = client(uri)
+    assert str(mlflow_client.get_model_version_by_alias(name, CHAMPION).version) == v2 == "2"
+    assert str(mlflow_client.get_model_version_by_alias(name, "challenger").version) == v4 == "4"
+    tags = mlflow_client.get_run(logged["weak"][1]).data.tags
+    assert tags["leadq.gate.promoted"] == "False" and tags["leadq.gate.metric"] == "test_log_loss_sql"
+    assert tags["leadq.registered_version"] == v3

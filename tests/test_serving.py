@@ -9,13 +9,14 @@ import time
 import urllib.request
 from pathlib import Path
 
-import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from leadq.cli import app
 
+pytestmark = pytest.mark.slow  # the shared trained model, a subprocess and an MLflow server
 runner = CliRunner()
 
 
@@ -28,7 +29,6 @@ def test_mlflow_models_predict_serves_the_registered_pyfunc(trained, tmp_path):
     head = pd.read_csv(features).head(200)
     head.to_csv(features, index=False)
     predictions = tmp_path / "predictions.json"
-    # Both URIs: an earlier test's `mlflow.set_registry_uri` leaves MLFLOW_REGISTRY_URI behind.
     env = {**os.environ, "MLFLOW_TRACKING_URI": trained.tracking_uri, "MLFLOW_REGISTRY_URI": trained.tracking_uri}
     done = subprocess.run(
         [sys.executable, "-m", "mlflow", "models", "predict", "-m", "models:/lead-quality@champion",
@@ -37,9 +37,8 @@ def test_mlflow_models_predict_serves_the_registered_pyfunc(trained, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     served = pd.DataFrame(json.loads(predictions.read_text())["predictions"])
-    mlflow.set_tracking_uri(trained.tracking_uri)
-    mlflow.set_registry_uri(trained.tracking_uri)
-    expected = mlflow.pyfunc.load_model("models:/lead-quality@champion").predict(head)
+    # scikit-learn's probabilities from the models training returned, on the same rows
+    expected = trained.outcome.result.predict(head)
     pd.testing.assert_frame_equal(served[["p_mql", "p_sql"]], expected.reset_index(drop=True), rtol=1e-9)
 
 
@@ -94,6 +93,14 @@ def test_train_register_and_predict_against_a_tracking_server(trained, mlflow_se
     scored = runner.invoke(app, ["predict", "--data", str(trained.data_dir), "--out", str(out),
                                  "--as-of", "2026-06-01", "--tracking-uri", mlflow_server])
     assert scored.exit_code == 0, scored.output
-    assert len(pd.read_parquet(out)) > 1000
+    # the same data and config train the same model: the server's scores are the local store's
+    local = tmp_path / "local.parquet"
+    again = runner.invoke(app, ["predict", "--data", str(trained.data_dir), "--out", str(local),
+                                "--as-of", "2026-06-01", "--tracking-uri", trained.tracking_uri])
+    assert again.exit_code == 0, again.output
+    served, stored = pd.read_parquet(out), pd.read_parquet(local)
+    assert len(served) > 1000 and served["lead_id"].tolist() == stored["lead_id"].tolist()
+    np.testing.assert_allclose(served["p_sql"], stored["p_sql"], rtol=1e-9, equal_nan=True)
+    assert served["stage"].tolist() == stored["stage"].tolist()
     # the artifacts went to the server's store, not to the working directory
     assert not Path("mlruns").exists() or not any(Path("mlruns").iterdir())

@@ -1,9 +1,10 @@
 """`--engine spark` gives the in-process results: the same features file and the same scores.
 
-One local SparkSession serves the module; the commands find it active and reuse it (as they
-would reuse spark-submit's), so the JVM starts once.
+The session-scoped `spark` fixture (tests/conftest.py) is active when the commands run; they
+find it and reuse it (as they would reuse spark-submit's), so the JVM starts once per run.
 """
 
+import json
 import shutil
 
 import numpy as np
@@ -16,22 +17,10 @@ if not shutil.which("java"):
     pytest.skip("no Java runtime on PATH (the Spark engine needs Java 17+)", allow_module_level=True)
 
 from leadq.cli import app  # noqa: E402
-from leadq.spark.engine import spark_session  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains the shared model and starts Spark
 runner = CliRunner()
 AS_OF = "2026-06-01"
-
-
-@pytest.fixture(scope="module")
-def spark():
-    session = spark_session(
-        master="local[2]", app_name="leadq-predict-tests", shuffle_partitions=1,
-        conf={"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
-              "spark.sql.adaptive.enabled": "false"},
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 def _run(args):
@@ -55,7 +44,11 @@ def test_predict_on_spark_gives_the_in_process_scores(spark, trained, tmp_path):
         np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=0, equal_nan=True, err_msg=name)
     for name in ("current_stage", "score", "stage", "reasons", "model_name", "model_version", "as_of"):
         assert list(got[name]) == list(want[name]), name
-    assert (tmp_path / "spark.parquet.report.json").is_file()
+    reports = [json.loads((tmp_path / f"{e}.parquet.report.json").read_text()) for e in ("duck", "spark")]
+    assert [r["engine"] for r in reports] == ["duckdb", "spark"]
+    assert reports[1]["leads_scored"] == reports[0]["leads_scored"] == len(want)
+    assert reports[1]["stage_share"] == pytest.approx(reports[0]["stage_share"], abs=1e-12)
+    assert reports[1]["psi"] == pytest.approx(reports[0]["psi"], rel=1e-9)
     assert spark.getActiveSession() is not None  # the command left the caller's session running
 
 

@@ -12,10 +12,12 @@ from typer.testing import CliRunner
 from leadq.cli import app
 from leadq.features.engine import build_features
 from leadq.data.load import load_data
-from leadq.scoring.predict import predict_to_file
+from leadq.steps.predict import predict_to_file
 from leadq.tracking.pyfunc import load_model_artifacts
 from leadq.models.reasons import feature_contributions
+from leadq.tracking.store import use_tracking_uri
 
+pytestmark = pytest.mark.slow  # the shared trained model
 runner = CliRunner()
 CHAMPION = "models:/lead-quality@champion"
 
@@ -36,36 +38,28 @@ def test_model_learned_more_than_one_feature(trained):
 def test_run_is_logged_with_params_metrics_plots_and_model(trained):
     client = mlflow.MlflowClient(trained.tracking_uri)
     run = client.get_run(trained.outcome.run_id)
-    assert "test_roc_auc_sql" in run.data.metrics and "val_log_loss_mql" in run.data.metrics
-    assert run.data.params  # the resolved config is logged as parameters
-    with mlflow_uri(trained.tracking_uri):
+    result = trained.outcome.result
+    assert run.data.metrics["test_roc_auc_sql"] == result.targets["sql"].test["roc_auc"]
+    assert run.data.metrics["val_log_loss_mql"] == result.targets["mql"].validation["log_loss"]
+    # the resolved config is logged as parameters
+    assert run.data.params["horizon_days"] == "30" and run.data.params["snapshots.leads_per_cutoff"] == "500"
+    assert run.data.params["candidates.hist_gradient_boosting.max_iter"] == "60"
+    with use_tracking_uri(trained.tracking_uri):
         model = mlflow.pyfunc.load_model(CHAMPION)
         features = build_features(load_data(trained.data_dir), trained.outcome.spec, "2026-06-01")
         p = model.predict(features.head(50))
     assert list(p.columns) == ["p_mql", "p_sql"] and p.notna().all().all()
 
 
-class mlflow_uri:
-    def __init__(self, uri):
-        self.uri = uri
-
-    def __enter__(self):
-        self.previous = mlflow.get_tracking_uri()
-        mlflow.set_tracking_uri(self.uri)
-        mlflow.set_registry_uri(self.uri)
-
-    def __exit__(self, *exc):
-        mlflow.set_tracking_uri(self.previous)
-        mlflow.set_registry_uri(self.previous)
-
-
 def test_models_and_promote_cli(trained):
     listed = runner.invoke(app, ["models", "--tracking-uri", trained.tracking_uri])
     assert listed.exit_code == 0, listed.output
-    assert "champion" in listed.stdout and "test_roc_auc_sql" in listed.stdout
+    assert "champion" in listed.stdout and "sql (held out)" in listed.stdout
     missing = runner.invoke(app, ["promote", "lead-quality", "99", "--tracking-uri", trained.tracking_uri])
     assert missing.exit_code == 3
-    assert len(missing.stderr.strip().splitlines()) == 1 and "1" in missing.stderr
+    lines = missing.stderr.strip().splitlines()
+    assert len(lines) == 1 and "model 'lead-quality' has no version '99'; versions: 1;" in lines[0]
+    assert "@champion -> 1" in lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +71,7 @@ def scored(trained, tmp_path_factory):
     return out, pd.read_csv(out), result
 
 
-def test_predict_output_is_what_a_crm_needs(scored):
+def test_predict_output_is_what_a_crm_needs(trained, scored):
     out, table, result = scored
     assert list(table.columns) == ["lead_id", "current_stage", "p_mql", "p_sql", "score", "stage", "reasons",
                                    "model_name", "model_version", "as_of", "scored_at"]
@@ -89,6 +83,11 @@ def test_predict_output_is_what_a_crm_needs(scored):
     open_ = table["p_sql"].notna()
     assert (table.loc[open_, "score"] == np.round(100 * table.loc[open_, "p_sql"])).all()
     assert table["reasons"].str.count(r"\((?:\+|-)\)").le(3).all()
+    thresholds = trained.outcome.result.thresholds()  # the routing rule, by hand
+    stage = np.where((table["current_stage"] == "sql") | (table["p_sql"] >= thresholds["sql"]), "SQL",
+                     np.where((table["current_stage"] == "mql") | (table["p_mql"] >= thresholds["mql"]), "MQL",
+                              "nurture"))
+    assert table["stage"].tolist() == stage.tolist()
     assert (table["model_name"] == "lead-quality").all()
     report = json.loads(out.with_name(out.name + ".report.json").read_text())
     assert report["leads_scored"] == len(table)
@@ -96,15 +95,20 @@ def test_predict_output_is_what_a_crm_needs(scored):
     assert "p_sql" in report["psi"] and len(report["psi"]) >= 5
 
 
-def test_predict_scores_equal_pyfunc_on_the_same_features(trained, scored):
+def test_predict_scores_equal_the_trained_pipelines_probabilities(trained, scored):
+    """`leadq predict` against scikit-learn's own `predict_proba` of the models training
+    returned (not the pyfunc, which shares the scoring code)."""
     _, table, _ = scored
-    with mlflow_uri(trained.tracking_uri):
-        model = mlflow.pyfunc.load_model(CHAMPION)
+    result = trained.outcome.result
     features = build_features(load_data(trained.data_dir), trained.outcome.spec, "2026-06-01")
-    expected = model.predict(features).set_index(features["lead_id"])
+    expected = result.predict(features).set_index(features["lead_id"])
     mine = table.set_index("lead_id")
-    open_ = mine["p_sql"].notna()
-    np.testing.assert_allclose(mine.loc[open_, "p_sql"], expected.loc[mine.index[open_], "p_sql"], rtol=1e-9)
+    assert list(mine.index) == list(features["lead_id"])
+    for target, reached in (("mql", ["mql", "sql"]), ("sql", ["sql"])):
+        open_ = ~mine["current_stage"].isin(reached)
+        assert mine.loc[~open_, f"p_{target}"].isna().all()
+        np.testing.assert_allclose(mine.loc[open_, f"p_{target}"], expected.loc[open_[open_].index, f"p_{target}"],
+                                   rtol=1e-9)
 
 
 def test_output_does_not_depend_on_chunk_size(trained, tmp_path):

@@ -5,19 +5,19 @@ every default out), not by code edits. `load_config` turns any validation proble
 `BadInputError` that names the offending key.
 """
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from leadq.core.errors import BadInputError
-from leadq.core.yaml_model import read_yaml
+from leadq.core.yaml_model import read_yaml, validate_model
 from leadq.features.spec import FeatureSpec
-from leadq.data.csv_dialect import CsvOptions
 from leadq.data.mapping import DataMapping
-from leadq.data.timestamps import check_format_word
+from leadq.features.lead_table import LeadTableConfig
 
 
 class _Section(BaseModel):
@@ -27,23 +27,17 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where the three tables live and how their columns map onto the contract."""
 
-    dir: str = Field(default="data/demo", description="Folder with leads, events and outcomes.")
+    dir: str = Field(default="data/demo", description="Folder with leads, events and outcomes, or a database URL.")
     mapping: DataMapping = Field(
         default_factory=DataMapping,
-        description="The mapping itself, or the path of a mapping YAML file (relative to the config "
-        "file's folder), e.g. pipelines/sources/hubspot.yaml.",
+        description="The mapping itself, or the path of a mapping YAML file (in a config file: relative "
+        "to the file's folder, else to the working directory), e.g. pipelines/sources/hubspot.yaml.",
     )
 
     @field_validator("mapping", mode="before")
     @classmethod
-    def _mapping_from_file(cls, value, info: ValidationInfo):
-        if not isinstance(value, str):
-            return value
-        path = Path(value).expanduser()
-        base = (info.context or {}).get("base_dir")
-        if not path.is_absolute() and base is not None and (Path(base) / path).is_file():
-            path = Path(base) / path
-        return read_yaml(path)
+    def _mapping_from_file(cls, value):
+        return read_yaml(Path(value).expanduser()) if isinstance(value, str) else value
 
 
 class SnapshotConfig(_Section):
@@ -140,10 +134,17 @@ class CandidatesConfig(_Section):
         return self
 
 
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+TARGET_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
 class RegistryConfig(_Section):
     """The registered model and the quality gate that decides who is champion."""
 
-    model_name: str = Field(default="lead-quality", min_length=1)
+    model_name: str = Field(
+        default="lead-quality", min_length=1,
+        description="Letters, digits, '.', '_' and '-' (MLflow refuses '/' and ':'; '@' separates an alias).",
+    )
     promotion_metric: str = Field(
         default="test_log_loss_sql",
         pattern=r"^test_[a-z_]+_[a-z0-9]+$",
@@ -153,60 +154,37 @@ class RegistryConfig(_Section):
         default=0.001, ge=0, description="How much better the challenger must be to take over."
     )
 
-
-class LeadTableConfig(_Section):
-    """A lead-level table (a CRM export: one row per lead, a label column, no events).
-
-    Set this section to train and score on such a table instead of the three-table snapshots.
-    See `leadq.data.lead_table` for how the table is read, typed and validated.
-    """
-
-    path: str | None = Field(
-        default=None,
-        description="CSV or Parquet file; `--data FILE` overrides it. `${VAR}` and `${VAR:-default}` "
-        "are expanded from the environment.",
-    )
-    id_column: str = Field(min_length=1, description="Column that identifies a lead (unique).")
-    label_column: str = Field(
-        min_length=1, description="Binary outcome: 0/1, yes/no or true/false (any case)."
-    )
-    timestamp_column: str | None = Field(
-        default=None,
-        description="When set, the split is by time (split fractions); else stratified k-fold CV.",
-    )
-    exclude_columns: list[str] = Field(
-        default_factory=list, description="Columns never used as features (ids, sales-entered fields)."
-    )
-    missing_values: list[str] = Field(
-        default_factory=lambda: ["Select", "", "N/A"],
-        description="Cell values that mean 'missing' (compared trimmed and case-insensitively).",
-    )
-    column_types: dict[str, Literal["numeric", "categorical"]] = Field(
-        default_factory=dict,
-        description="Force a column's type; others are numeric when 99 % of their values parse.",
-    )
-    timestamp_format: str | None = Field(
-        default=None,
-        description="How timestamp_column is written: iso (default), epoch_s, epoch_ms, epoch_us or a "
-        "strftime format such as '%d/%m/%Y'.",
-    )
-    csv: CsvOptions = Field(
-        default_factory=CsvOptions,
-        description="CSV delimiter, decimal mark, encoding, quote; sniffed from the file when left out.",
-    )
-    cv_folds: int = Field(default=5, ge=2, le=20, description="Stratified folds (no timestamp).")
-    count_missing: bool = Field(
-        default=True, description="Add a feature counting each lead's missing fields."
-    )
-    max_bad_fraction: float = Field(
-        default=0.01, ge=0, lt=1,
-        description="Stop when more than this share of labels is missing or unparseable.",
-    )
-
-    @field_validator("timestamp_format")
+    @field_validator("model_name")
     @classmethod
-    def _format_known(cls, fmt: str | None) -> str | None:
-        return check_format_word(fmt)
+    def _registrable(cls, name: str) -> str:
+        if not MODEL_NAME_PATTERN.match(name) or ".." in name:
+            raise ValueError(f"{name!r} cannot be a registered model name (use letters, digits, '.', '_', '-')")
+        return name
+
+
+class MonitorConfig(_Section):
+    """`leadq monitor`: how issued scores are judged once their outcomes are known (see
+    `leadq.monitor.verdict` for the rules these settings feed)."""
+
+    bootstrap_resamples: int = Field(
+        default=500, ge=50, description="Bootstrap resamples of leads behind every interval."
+    )
+    interval: float = Field(default=0.95, gt=0.5, lt=1, description="Coverage of the intervals.")
+    calibration_tolerance: float = Field(
+        default=0.2, gt=0, lt=1,
+        description="Calibration is off when the interval of observed / predicted conversions "
+        "lies wholly outside 1 +- this.",
+    )
+    psi_limit: float = Field(default=0.25, gt=0, description="A scoring run drifted when its PSI is over this.")
+    psi_runs: int = Field(default=3, ge=1, description="Drifted runs in a row that mean retrain.")
+    psi_features: bool = Field(
+        default=False,
+        description="Count the features' PSI too, not only the scores'. Off by default: an open "
+        "pool's lead ages and recency drift by themselves as it grows old.",
+    )
+    retrain_exit_code: bool = Field(
+        default=True, description="Exit with code 7 when a model version's verdict is retrain (false: 0)."
+    )
 
 
 class AuditConfig(_Section):
@@ -254,11 +232,16 @@ class PipelineConfig(_Section):
         default=None, description="Train on a lead-level table instead of the three tables."
     )
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
     @model_validator(mode="after")
     def _check_cross_fields(self) -> "PipelineConfig":
         if len(set(self.targets)) != len(self.targets):
             raise ValueError("targets repeat")
+        bad = [t for t in self.targets if not TARGET_PATTERN.match(t)]
+        if bad:
+            raise ValueError(f"target {bad[0]!r} is not a stage name (lower-case letters, digits and '_', "
+                             "starting with a letter)")
         if self.split.gap_days is not None and self.split.gap_days < self.horizon_days:
             raise ValueError(
                 f"split.gap_days ({self.split.gap_days}) must be >= horizon_days "
@@ -280,62 +263,35 @@ class PipelineConfig(_Section):
         return self.split.gap_days if self.split.gap_days is not None else self.horizon_days
 
 
-_CONSTRAINT_WORDS = {
-    "greater_than": ("gt", "must be > {}"),
-    "greater_than_equal": ("ge", "must be >= {}"),
-    "less_than": ("lt", "must be < {}"),
-    "less_than_equal": ("le", "must be <= {}"),
-}
-
-
-def _describe(error: dict[str, Any]) -> str:
-    """One pydantic error as "'dotted.key': what is wrong"."""
-    key = ".".join(str(part) for part in error["loc"])
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return f"unknown key '{key}'"
-    if kind == "missing":
-        return f"missing key '{key}'"
-    if kind in _CONSTRAINT_WORDS:
-        name, words = _CONSTRAINT_WORDS[kind]
-        return f"'{key}': " + words.format(error.get("ctx", {}).get(name))
-    message = str(error["msg"]).removeprefix("Value error, ")
-    message = message[:1].lower() + message[1:]
-    return f"'{key}': {message}" if key else message
-
-
 def parse_config(raw: dict[str, Any] | None, source: str = "config", base_dir: Path | None = None) -> PipelineConfig:
     """Validate a config mapping; any problem becomes one BadInputError line naming the key.
 
-    `base_dir` is where relative file references (a `data.mapping` path) are looked up first."""
+    A `data.mapping` given as a file path is looked up in `base_dir` first (the config file's
+    folder), then from the working directory."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise BadInputError(f"{source}: expected a mapping of keys to values at the top level")
-    try:
-        return PipelineConfig.model_validate(raw, context={"base_dir": base_dir})
-    except ValidationError as exc:
-        errors = exc.errors()
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise BadInputError(f"{source}: {_describe(errors[0])}{more}") from None
+    data = raw.get("data")
+    if base_dir is not None and isinstance(data, dict) and isinstance(data.get("mapping"), str):
+        beside = Path(base_dir) / Path(data["mapping"]).expanduser()
+        if beside.is_file():
+            raw = {**raw, "data": {**data, "mapping": read_yaml(beside)}}
+    return validate_model(raw, PipelineConfig, source)
 
 
 def load_config(path: str | Path | None = None) -> PipelineConfig:
     """Read a pipeline YAML file (None: all defaults) into a validated PipelineConfig."""
     if path is None:
         return PipelineConfig()
-    path = Path(path)
-    if not path.is_file():
-        raise BadInputError(f"{path}: config file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise BadInputError(f"{path}: not valid YAML{where}") from None
-    return parse_config(raw, source=str(path), base_dir=path.parent)
+    return parse_config(read_yaml(Path(path)), source=str(path), base_dir=Path(path).parent)
 
 
 def config_to_yaml(config: PipelineConfig) -> str:
-    """The fully resolved config as YAML (logged with each run)."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    """The fully resolved config as YAML (logged with each run); a database URL in `data.dir`
+    loses its password."""
+    from leadq.data.database import redact_url
+
+    raw = config.model_dump(mode="json")
+    raw["data"]["dir"] = redact_url(raw["data"]["dir"])
+    return yaml.safe_dump(raw, sort_keys=False)

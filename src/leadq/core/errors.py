@@ -5,6 +5,8 @@ EXIT_BAD_INPUT = 2
 EXIT_MODEL_NOT_FOUND = 3
 EXIT_LEAKAGE = 4
 EXIT_GATE = 5
+EXIT_OUTPUT = 6
+EXIT_RETRAIN = 7  # `leadq monitor`: a model version's verdict is retrain
 
 
 class LeadqError(Exception):
@@ -28,3 +30,10 @@ class ModelNotFoundError(LeadqError):
 
     def __init__(self, message: str):
         super().__init__(message, EXIT_MODEL_NOT_FOUND)
+
+
+class OutputError(LeadqError):
+    """An output the destination refused or lost mid-write; nothing was written (exit code 6)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, EXIT_OUTPUT)

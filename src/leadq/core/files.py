@@ -1,64 +1,306 @@
-"""Finding input tables on disk and writing outputs atomically."""
+"""Finding input tables on disk and writing outputs safely.
+
+Inputs: a table is `NAME.parquet`, `NAME.csv` or a folder `NAME/` of parts of one format. Two
+candidates for the same table (`leads.parquet` beside `leads.csv`, a file beside a folder, a
+folder mixing `.parquet` and `.csv` parts) are refused rather than one silently winning.
+Hidden and `_`-prefixed files in a folder (`_SUCCESS`, `.crc`, temporaries) are not parts.
+
+Outputs (see `atomic_paths`):
+
+- never an input: an output that resolves to an input file, or lies inside an input table's
+  folder, or would become a second candidate for a table, is refused before any work;
+- all or nothing: every file of one result (scores and their `.report.json`) is written to a
+  temporary beside its final name, and only when all were written are they renamed into place;
+  a failure removes the temporaries and leaves the previous outputs as they were;
+- temporaries are named `.NAME.PID@HOST.RANDOM.tmp`; those of a process of this host that is no
+  longer running (a killed run) are removed the next time NAME is written;
+- modes: a new file gets the usual mode for the process's umask (0666 & ~umask, as `open`
+  gives), a replaced file keeps its mode;
+- CSV cells of text columns that a spreadsheet would run as a formula (starting with `=`, `+`,
+  `-`, `@`, tab or carriage return, and not a plain number) are prefixed with `'` (OWASP's
+  rule). Parquet is written untouched.
+"""
 
 import os
+import re
+import socket
+import stat
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
-from leadq.core.errors import BadInputError
+from leadq.core.errors import BadInputError, LeadqError
 
 TABLE_SUFFIXES = (".parquet", ".csv")
+TEMP_SUFFIX = ".tmp"
+FORMULA_START = re.compile(r"^[=+\-@\t\r]")
+PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _is_part(path: Path) -> bool:
+    return path.is_file() and not path.name.startswith((".", "_"))
+
+
+def _parts(folder: Path) -> dict[str, list[Path]]:
+    return {suffix: sorted(p for p in folder.rglob(f"*{suffix}") if _is_part(p)) for suffix in TABLE_SUFFIXES}
 
 
 def find_table(data_dir: Path, name: str) -> tuple[list[Path], str]:
     """Locate table `name` in `data_dir` as NAME.parquet, NAME.csv or a folder NAME/ of such files.
 
-    Returns the files and their format ("parquet" or "csv").
+    Returns the files and their format ("parquet" or "csv"). More than one candidate for the
+    table, or a folder holding both formats, is a one-line error naming two of them.
     """
     data_dir = Path(data_dir)
-    for suffix in TABLE_SUFFIXES:
-        path = data_dir / f"{name}{suffix}"
-        if path.is_file():
-            return [path], suffix.lstrip(".")
+    candidates = [data_dir / f"{name}{suffix}" for suffix in TABLE_SUFFIXES if (data_dir / f"{name}{suffix}").is_file()]
     folder = data_dir / name
     if folder.is_dir():
-        for suffix in TABLE_SUFFIXES:
-            files = sorted(p for p in folder.rglob(f"*{suffix}") if p.is_file())
-            if files:
-                return files, suffix.lstrip(".")
+        candidates.append(folder)
+    if len(candidates) > 1:
+        raise BadInputError(
+            f"{candidates[0]}: table '{name}' is also given as {candidates[1]}; keep one of them "
+            "(both would be read as the same table, 0 rows read)"
+        )
+    if not candidates:
+        raise BadInputError(
+            f"{data_dir}: table '{name}' not found (looked for {name}.parquet, {name}.csv, {name}/; 0 rows)"
+        )
+    if candidates[0].is_file():
+        return candidates, candidates[0].suffix.lstrip(".")
+    parts = _parts(folder)
+    found = {suffix: files for suffix, files in parts.items() if files}
+    if len(found) > 1:
+        parquet, csv = found[".parquet"], found[".csv"]
+        raise BadInputError(
+            f"{folder}: folder for table '{name}' mixes {len(parquet)} .parquet and {len(csv)} .csv parts "
+            f"(e.g. {parquet[0].name} and {csv[0].name}); keep one format (0 rows read)"
+        )
+    if not found:
         raise BadInputError(f"{folder}: folder for table '{name}' holds no .parquet or .csv files (0 rows)")
-    raise BadInputError(
-        f"{data_dir}: table '{name}' not found (looked for {name}.parquet, {name}.csv, {name}/; 0 rows)"
-    )
+    suffix, files = next(iter(found.items()))
+    return files, suffix.lstrip(".")
+
+
+def table_inputs(data_path: Path, tables: tuple[str, ...]) -> list[Path]:
+    """Every file and table folder a command reading `tables` from `data_path` may read (a single
+    lead-level file is its own input); missing tables are left to the reader to report."""
+    data_path = Path(data_path)
+    if data_path.is_file():
+        return [data_path]
+    inputs: list[Path] = []
+    for name in tables:
+        inputs += [data_path / f"{name}{suffix}" for suffix in TABLE_SUFFIXES]
+        folder = data_path / name
+        if folder.is_dir():
+            inputs.append(folder)
+            inputs += [p for files in _parts(folder).values() for p in files]
+    return inputs
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_outputs_over_inputs(outputs: list[Path], inputs: list[Path | None]) -> None:
+    """Refuse, before any work, an output that is one of the inputs (after resolving links), lies
+    inside an input table's folder, would become another candidate for an input table, is a
+    folder, or whose parent is a file. `inputs` are files and table folders (None is skipped)."""
+    resolved_inputs = [(Path(p), Path(p).resolve()) for p in inputs if p is not None]
+    for out in map(Path, outputs):
+        target = out.resolve()
+        if out.is_dir():
+            raise BadInputError(f"{out}: --out is a folder; give a file name")
+        parent = next((p for p in [out.parent, *out.parent.parents] if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise BadInputError(f"{out}: cannot write there, {parent} is a file, not a folder")
+        for given, source in resolved_inputs:
+            if not given.exists():
+                continue
+            if target == source or _same_file(out, given):
+                raise BadInputError(f"{out}: --out would replace the input {given}; write the output elsewhere")
+            if given.is_dir() and target.is_relative_to(source):
+                raise BadInputError(
+                    f"{out}: --out lies inside the input table folder {given}; write the output elsewhere"
+                )
+            table_name = source.stem if given.suffix in TABLE_SUFFIXES else source.name
+            same_table = target.parent == source.parent and target.suffix in TABLE_SUFFIXES \
+                and target.stem == table_name
+            if same_table:
+                raise BadInputError(
+                    f"{out}: --out would become a second copy of the input table {given}; write the output elsewhere"
+                )
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask is process-wide and not thread safe)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def output_mode(final_path: Path) -> int:
+    """The mode a written output gets: an existing file's own, else 0666 minus the umask."""
+    try:
+        return stat.S_IMODE(os.stat(final_path).st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _owner_tag() -> str:
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+    return f"{os.getpid()}@{host}"
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(final_path: Path) -> list[Path]:
+    """Remove temporaries of `final_path` left by a process of this host that is no longer running
+    (e.g. a killed run); returns what was removed."""
+    final_path = Path(final_path)
+    prefix = f".{final_path.name}."
+    host = _owner_tag().split("@", 1)[1]
+    removed = []
+    if not final_path.parent.is_dir():
+        return removed
+    for candidate in final_path.parent.iterdir():
+        name = candidate.name
+        if not (name.startswith(prefix) and name.endswith(TEMP_SUFFIX)):
+            continue
+        owner = name[len(prefix):-len(TEMP_SUFFIX)].split(".", 1)[0]
+        pid, _, owner_host = owner.partition("@")
+        if owner_host != host or not pid.isdigit() or _pid_running(int(pid)):
+            continue
+        try:
+            candidate.unlink()
+            removed.append(candidate)
+        except OSError:
+            pass
+    return removed
+
+
+def _write_error(path: Path, exc: OSError) -> LeadqError:
+    reason = exc.strerror or str(exc)
+    return LeadqError(f"{path}: cannot write the output ({reason}); nothing was replaced")
 
 
 @contextmanager
-def atomic_path(final_path: Path):
-    """Yield a temporary path beside `final_path`; rename it into place only if the block succeeds."""
-    final_path = Path(final_path)
-    final_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final_path.name}.", suffix=".tmp", dir=final_path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp_name)
+def atomic_paths(*final_paths: Path) -> Iterator[list[Path]]:
+    """Yield one temporary path beside each final path; when the block succeeds, give each the
+    mode it should have and rename them all into place. On any failure the temporaries are
+    removed and every final path is left as it was; an OS error (disk full, permissions) becomes
+    a one-line error naming the file."""
+    finals = [Path(p) for p in final_paths]
+    temporaries: list[Path] = []
+    current = finals[0] if finals else Path(".")
     try:
-        yield tmp_path
-        os.replace(tmp_path, final_path)
+        for final in finals:
+            current = final
+            if final.is_dir():
+                raise BadInputError(f"{final}: is a folder; give a file name")
+            final.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(final)
+            fd, name = tempfile.mkstemp(prefix=f".{final.name}.{_owner_tag()}.", suffix=TEMP_SUFFIX,
+                                        dir=final.parent)
+            os.close(fd)
+            temporaries.append(Path(name))
+        try:
+            yield list(temporaries)
+        except OSError as exc:
+            named = {str(tmp): final for tmp, final in zip(temporaries, finals)}
+            raise _write_error(named.get(str(exc.filename), finals[0]), exc) from None
+        for final, tmp in zip(finals, temporaries):
+            current = final
+            os.chmod(tmp, output_mode(final))
+        for final, tmp in zip(finals, temporaries):
+            current = final
+            os.replace(tmp, final)
+    except OSError as exc:
+        raise _write_error(current, exc) from None
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        for tmp in temporaries:
+            if tmp.exists():
+                tmp.unlink()
+
+
+@contextmanager
+def atomic_path(final_path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `final_path`; rename it into place only if the block succeeds
+    (see `atomic_paths`)."""
+    with atomic_paths(final_path) as (tmp,):
+        yield tmp
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` whose text cells that a spreadsheet would evaluate as a formula are
+    prefixed with `'` (numbers written as text, such as `-3.5`, are left alone)."""
+    out = frame
+    for name in frame.columns:
+        column = frame[name]
+        if not (column.dtype == object or isinstance(column.dtype, (pd.StringDtype, pd.CategoricalDtype))):
+            continue
+        text = column.astype(object)
+        is_text = text.map(lambda v: isinstance(v, str))
+        if not is_text.any():
+            continue
+        strings = text[is_text].astype(str)
+        risky = strings.str.contains(FORMULA_START) & ~strings.str.match(PLAIN_NUMBER)
+        if risky.any():
+            if out is frame:
+                out = frame.copy()
+            fixed = text.copy()
+            fixed[risky[risky].index] = "'" + strings[risky]
+            out[name] = fixed
+    return out
+
+
+def write_frame(frame: pd.DataFrame, path: Path, tmp: Path) -> None:
+    """Write `frame` to `tmp` in the format of `path`'s extension (CSV cells neutralised)."""
+    if Path(path).suffix.lower() == ".csv":
+        neutralise_formulas(frame).to_csv(tmp, index=False)
+    else:
+        frame.to_parquet(tmp, index=False)
+
+
+def check_table_suffix(path: Path) -> None:
+    """A table output must end in .csv or .parquet."""
+    if Path(path).suffix.lower() not in TABLE_SUFFIXES:
+        raise BadInputError(f"{path}: output must end in .csv or .parquet")
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> Path:
     """Write `frame` as CSV or Parquet by the file's extension, atomically."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        raise BadInputError(f"{path}: output must end in .csv or .parquet")
+    check_table_suffix(path)
     with atomic_path(path) as tmp:
-        if suffix == ".csv":
-            frame.to_csv(tmp, index=False)
-        else:
-            frame.to_parquet(tmp, index=False)
+        write_frame(frame, path, tmp)
+    return path
+
+
+def write_table_with_report(frame: pd.DataFrame, path: Path, report_text: str, report_path: Path) -> Path:
+    """Write a table and its report together: both to temporaries, then both renamed, so the
+    report always describes the table beside it."""
+    path = Path(path)
+    check_table_suffix(path)
+    with atomic_paths(path, report_path) as (table_tmp, report_tmp):
+        write_frame(frame, path, table_tmp)
+        report_tmp.write_text(report_text)
     return path

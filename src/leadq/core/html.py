@@ -126,3 +126,16 @@ def render_report(
         parts.append("</ul>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def html_page(title: str, body: list[str], extra_style: str = "") -> str:
+    """A whole self-contained document in the reports' style: `title` as its heading, then the
+    `body` fragments (HTML, escaped by the caller), with `extra_style` CSS added."""
+    return "\n".join([
+        "<!DOCTYPE html>",
+        "<html lang=\"en\"><head><meta charset=\"utf-8\">",
+        f"<title>{html.escape(title)}</title><style>{_STYLE}{extra_style}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        *body,
+        "</body></html>",
+    ]) + "\n"

@@ -17,22 +17,40 @@ their leads and judged in one parallel scan whose result is fetched straight int
 rules for the occasional SQL query.
 """
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from leadq.data.attributes import numeric_sql
 from leadq.data.contract import OPTIONAL_EVENT_COLUMNS, REQUIRED_COLUMNS, TABLES
+from leadq.data.database import is_database_url, read_database_tables
 from leadq.core.errors import BadInputError
 from leadq.data.event_rules import event_type_sql, rule_columns
-from leadq.data.mapping import DataMapping
+from leadq.data.integrity import exact_duplicates, id_format_hint
+from leadq.data.mapping import DataMapping, TableSource
+from leadq.data.policy import (
+    NUMERIC_SHARE_FOR_NUMBER,
+    check_lead_ids,
+    check_unknown_lead_events,
+    duplicate_events_line,
+    check_leads_left,
+    event_drop_reasons,
+    future_leads_line,
+    outcome_drop_reasons,
+    report_drops,
+    report_unparseable,
+    require_columns,
+    unparseable_duration_line,
+)
 from leadq.data.read_tables import gather_listed_columns, locate_tables, read_table
 from leadq.data.stages import derive_outcomes, stage_sql
 from leadq.data.timestamps import timestamp_sql
 
-NUMERIC_SHARE_FOR_NUMBER = 0.99
 CLASSIFY_SAMPLE_ROWS = 20_000
 
 
@@ -68,6 +86,7 @@ class LoadedData:
     report: list[str] = field(default_factory=list)
     numeric_attributes: list[str] = field(default_factory=list)
     categorical_attributes: list[str] = field(default_factory=list)
+    max_bad_fraction: float = 0.01
     event_columns: list[str] = field(default_factory=lambda: list(OPTIONAL_EVENT_COLUMNS))
     """The optional event columns (`duration_s`, `page`, ...) the events table has."""
 
@@ -76,7 +95,8 @@ class LoadedData:
         if table == "events":
             sql = "SELECT l.lead_id, e.* EXCLUDE (lead_key) FROM events e JOIN leads l USING (lead_key)"
         elif table == "leads":
-            sql = "SELECT * EXCLUDE (lead_key) FROM leads"
+            numbers = ", ".join(f"{numeric_sql(c)} AS {_quote(c)}" for c in self.numeric_attributes)
+            sql = f"SELECT * EXCLUDE (lead_key) {f'REPLACE ({numbers})' if numbers else ''} FROM leads"
         else:
             sql = f"SELECT * FROM {table}"
         return self.con.execute(sql).df()
@@ -124,14 +144,16 @@ def connect(memory_limit: str | None = None, threads: int | None = None) -> duck
     con.execute("SET TimeZone='UTC'")
     con.execute("SET preserve_insertion_order=false")
     if memory_limit:
-        con.execute(f"SET memory_limit='{memory_limit}'")
+        if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]?i?B", str(memory_limit).strip()):
+            raise BadInputError(f"memory limit '{memory_limit}' is not a size such as 4GB or 512MiB")
+        con.execute(f"SET memory_limit='{str(memory_limit).strip()}'")
     if threads:
         con.execute(f"SET threads={int(threads)}")
     return con
 
 
 def load_data(
-    data_dir: Path,
+    data_dir: Path | str,
     mapping: DataMapping | None = None,
     clock: pd.Timestamp | None = None,
     require_leads: bool = True,
@@ -139,15 +161,22 @@ def load_data(
 ) -> LoadedData:
     """Read `leads`, `events` and `outcomes` from `data_dir` and validate them.
 
-    The mapping's `tables:` names the files (`leadq.data.read_tables`); CSV is read in its
-    sniffed or configured dialect. With `stage_columns`, the outcomes table is optional."""
-    con = con or connect()
+    `data_dir` is a folder or a database URL (`leadq.data.database`); either way the tables
+    named by the mapping's `tables:` section are judged by the same policy. In a folder, a
+    table is a file or folder stem, a path, or a list of them (`leadq.data.read_tables`); CSV is
+    read in its sniffed or configured dialect. With `stage_columns`, the outcomes table is
+    optional."""
     mapping = mapping or DataMapping()
+    if is_database_url(data_dir):
+        tables, sources = read_database_tables(data_dir, mapping, TABLES)
+        return load_frames(*(tables[t] for t in TABLES), mapping, clock, require_leads, con, sources=sources)
+    con = con or connect()
     sources, notes = {}, []
     for table in TABLES:
-        # Parquet is scanned again cheaply when needed; CSV is parsed once.
+        # Parquet is scanned again cheaply when needed; CSV is parsed once. File names reach
+        # DuckDB as bound values, never pasted into SQL text.
         required = table != "outcomes" or not mapping.stage_columns
-        found = locate_tables(Path(data_dir), table, mapping.tables.get(table), required=required)
+        found = locate_tables(Path(data_dir), table, folder_table_name(mapping, table, data_dir), required=required)
         if found is None:
             continue
         read = read_table(con, f"raw_{table}", *found, options=mapping.csv)
@@ -157,22 +186,16 @@ def load_data(
     return _validate(con, sources, mapping, clock, require_leads, notes)
 
 
-def load_frames(
-    leads: pd.DataFrame,
-    events: pd.DataFrame,
-    outcomes: pd.DataFrame,
-    mapping: DataMapping | None = None,
-    clock: pd.Timestamp | None = None,
-    require_leads: bool = True,
-    con: duckdb.DuckDBPyConnection | None = None,
-) -> LoadedData:
-    """Validate in-memory tables exactly as `load_data` validates files."""
-    con = con or connect()
-    for table, frame in (("leads", leads), ("events", events), ("outcomes", outcomes)):
-        con.register(f"frame_{table}", frame)
-        con.execute(f"CREATE OR REPLACE VIEW raw_{table} AS SELECT * FROM frame_{table}")
-    sources = {t: f"<{t} frame>" for t in TABLES}
-    return _validate(con, sources, mapping or DataMapping(), clock, require_leads)
+def folder_table_name(mapping: DataMapping, table: str, data_dir) -> str | list[str] | None:
+    """The file or folder name(s) of contract table `table` in a data folder (the mapping's
+    `tables:` entry; None: the contract's name); a `query:` needs a database."""
+    source = mapping.tables.get(table)
+    if isinstance(source, TableSource):
+        if source.query is not None:
+            raise BadInputError(f"{data_dir}: the mapping gives a query for '{table}'; queries need a "
+                                "database source (postgresql://... or duckdb:///...)")
+        return source.table
+    return source
 
 
 def attribute_columns(columns, mapping: DataMapping, id_src: str, created_src: str) -> list[str]:
@@ -184,6 +207,27 @@ def attribute_columns(columns, mapping: DataMapping, id_src: str, created_src: s
     for name in (id_src, created_src):
         reserved.update(mapping.listed_columns("leads").get(name, []))
     return [c for c in columns if c not in reserved]
+
+
+def load_frames(
+    leads: pd.DataFrame | pa.Table,
+    events: pd.DataFrame | pa.Table,
+    outcomes: pd.DataFrame | pa.Table,
+    mapping: DataMapping | None = None,
+    clock: pd.Timestamp | None = None,
+    require_leads: bool = True,
+    con: duckdb.DuckDBPyConnection | None = None,
+    sources: dict[str, str] | None = None,
+) -> LoadedData:
+    """Validate in-memory tables (pandas or Arrow) exactly as `load_data` validates files.
+
+    `sources` names each table in messages and fingerprints (default `<leads frame>`, ...)."""
+    con = con or connect()
+    for table, frame in (("leads", leads), ("events", events), ("outcomes", outcomes)):
+        con.register(f"frame_{table}", frame)
+        con.execute(f"CREATE OR REPLACE VIEW raw_{table} AS SELECT * FROM frame_{table}")
+    sources = sources or {t: f"<{t} frame>" for t in TABLES}
+    return _validate(con, sources, mapping or DataMapping(), clock, require_leads)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
@@ -199,8 +243,12 @@ def _literal(value: str) -> str:
 
 
 def _timestamp_expr(con, table: str, contract_col: str, column: str, column_type: str, mapping: DataMapping) -> str:
+    """The column as TIMESTAMPTZ in the mapping's format for it (`leadq.data.timestamps`);
+    unparseable text and infinite timestamps (PostgreSQL exports `-infinity`) are NULL, i.e.
+    unparseable under the policy."""
     fmt = mapping.timestamp_format(table, contract_col, column)
-    return timestamp_sql(con, column, column_type, fmt, f"mapping timestamps.{table}")
+    value = timestamp_sql(con, column, column_type, fmt, f"mapping timestamps.{table}")
+    return f"CASE WHEN isfinite({value}) THEN {value} END"
 
 
 def _text_expr(column: str) -> str:
@@ -214,13 +262,7 @@ def _text_expr(column: str) -> str:
 def _require_columns(con, table: str, source: str, mapping: DataMapping) -> dict[str, str]:
     columns = _columns(con, f"raw_{table}")
     n_rows = con.execute(f"SELECT count(*) FROM raw_{table}").fetchall()[0][0]
-    for contract_col in REQUIRED_COLUMNS[table]:
-        source_col = mapping.source_column(table, contract_col)
-        if source_col not in columns:
-            alias = "" if source_col == contract_col else f" (mapped to '{contract_col}')"
-            raise BadInputError(
-                f"{source}: required column '{source_col}'{alias} is missing in all {n_rows} rows"
-            )
+    require_columns(columns, n_rows, table, source, mapping)
     return columns
 
 
@@ -238,25 +280,11 @@ def _parse_required(con, table: str, source: str, exprs: dict[str, str], mapping
     ).fetchall()[0]
     n_rows, bad_counts = counts[0], counts[1:]
     for contract_col, n_bad in zip(required, bad_counts):
-        _report_unparseable(source, mapping.source_column(table, contract_col), n_bad, n_rows, mapping, report)
+        report_unparseable(source, mapping.source_column(table, contract_col), n_bad, n_rows, mapping, report)
     keep = " AND ".join(f"{_quote(c)} IS NOT NULL" for c in required)
     if stage:
         con.execute(f"CREATE OR REPLACE TEMP TABLE stage_{table} AS SELECT * FROM parsed_{table} WHERE {keep}")
     return keep
-
-
-def _report_unparseable(source: str, source_col: str, n_bad: int, n_rows: int, mapping: DataMapping,
-                        report: list[str]) -> None:
-    """Fatal above the configured share of bad rows, else one report line (nothing when none)."""
-    if not n_bad:
-        return
-    share = n_bad / n_rows
-    if share > mapping.max_bad_fraction:
-        raise BadInputError(
-            f"{source}: column '{source_col}' has {n_bad} of {n_rows} rows missing or "
-            f"unparseable ({share:.1%}, limit {mapping.max_bad_fraction:.1%})"
-        )
-    report.append(f"{source}: dropped {n_bad} rows with a missing or unparseable '{source_col}'")
 
 
 def _drop_where(con, table: str, condition: str, message: str, report: list[str]) -> None:
@@ -268,7 +296,8 @@ def _drop_where(con, table: str, condition: str, message: str, report: list[str]
 
 def _classify_attributes(con, attributes: list[str]) -> tuple[list[str], list[str]]:
     """Split the attribute columns of `leads` into numeric and categorical by what their values
-    parse as; text columns of numbers become DOUBLE."""
+    parse as. Columns keep their stored values: readers apply a type with
+    `leadq.data.attributes` (a model applies the types recorded in its spec)."""
     types = _columns(con, "leads")
     numeric, categorical, text = [], [], []
     for name in attributes:
@@ -287,7 +316,7 @@ def _classify_attributes(con, attributes: list[str]) -> tuple[list[str], list[st
         return f"nullif(trim({_quote(name)}), '')"
 
     def filled_and_parsed(names: list[str], limit: str = "") -> dict[str, tuple[int, int]]:
-        row = con.execute("SELECT " + ", ".join(f"count({filled(n)}), count(TRY_CAST({filled(n)} AS DOUBLE))"
+        row = con.execute("SELECT " + ", ".join(f"count({filled(n)}), count({numeric_sql(n)})"
                                                 for n in names) + f" FROM (SELECT * FROM leads {limit})").fetchall()[0]
         return {name: (row[2 * i], row[2 * i + 1]) for i, name in enumerate(names)}
 
@@ -301,7 +330,6 @@ def _classify_attributes(con, attributes: list[str]) -> tuple[list[str], list[st
             counts.update(filled_and_parsed(undecided))
     for name, (n_filled, n_parsed) in counts.items():
         if n_filled and n_parsed / n_filled >= NUMERIC_SHARE_FOR_NUMBER:
-            con.execute(f"ALTER TABLE leads ALTER {_quote(name)} TYPE DOUBLE USING TRY_CAST({filled(name)} AS DOUBLE)")
             numeric.append(name)
         else:
             categorical.append(name)
@@ -325,19 +353,29 @@ def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, r
         "ts": _timestamp_expr(con, "events", "ts", ts_src, events_cols[ts_src], mapping),
         "event_type": _text_expr(type_src),
     }
-    duration_is_text = False
+    has_duration = False
     for optional in OPTIONAL_EVENT_COLUMNS:
         source_col = mapping.source_column("events", optional)
         if source_col not in events_cols:
+            if source_col != optional:
+                raise BadInputError(f"{src}: column '{source_col}' (mapped to '{optional}') is missing in all "
+                                    f"{con.execute('SELECT count(*) FROM raw_events').fetchall()[0][0]} rows")
             select[optional] = "CAST(NULL AS DOUBLE)" if optional == "duration_s" else "CAST(NULL AS VARCHAR)"
         elif optional == "duration_s":
-            duration_is_text = events_cols[source_col].upper() == "VARCHAR"
-            select[optional] = (f"TRY_CAST({_text_expr(source_col)} AS DOUBLE)" if duration_is_text
-                                else f"CAST({_quote(source_col)} AS DOUBLE)")
+            has_duration = True
+            # Unparseable text and non-finite numbers are missing durations, counted as unparseable.
+            if events_cols[source_col].upper() == "VARCHAR":
+                text = _text_expr(source_col)
+                number = f"TRY_CAST({text} AS DOUBLE)"
+                unparsed = f"({text} IS NOT NULL AND NOT coalesce(isfinite({number}), false))"
+            else:
+                number = f"CAST({_quote(source_col)} AS DOUBLE)"
+                unparsed = f"coalesce(isinf({number}), false)"
+            select[optional] = f"CASE WHEN isfinite({number}) THEN {number} END"
         else:
             select[optional] = _text_expr(source_col)
-    if duration_is_text:
-        select["duration_text"] = _text_expr(duration_src)
+    if has_duration:
+        select["duration_unparsed"] = unparsed
     rule_reads = rule_columns(mapping, events_cols, src, lambda: con.execute(
         "SELECT count(*) FROM raw_events").fetchall()[0][0])
     select.update({alias: _text_expr(source_col) for alias, source_col in rule_reads.items()})
@@ -352,7 +390,7 @@ def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, r
         "e.ts < l.created_at", f"e.ts > {clock_sql}", "e.duration_s < 0",
     ]
     reason = "CASE " + " ".join(f"WHEN {r} THEN {i + 1}" for i, r in enumerate(reasons)) + " ELSE 0 END"
-    unparsed = ", e.duration_text IS NOT NULL AND e.duration_s IS NULL AS duration_unparsed" if duration_is_text else ""
+    unparsed = ", e.duration_unparsed" if has_duration else ""
     fetched = con.execute(
         f"""
         SELECT coalesce(l.lead_key, 0) AS lead_key, coalesce(epoch_us(e.ts), 0) AS us,
@@ -364,28 +402,33 @@ def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, r
         """
     ).fetchnumpy()
     con.execute(
-        f"CREATE OR REPLACE TEMP VIEW events AS SELECT l.lead_key, e.ts, {types.name} AS event_type, e.duration_s, "
+        f"CREATE OR REPLACE TEMP VIEW valid_events AS SELECT l.lead_key, e.ts, {types.name} AS event_type, e.duration_s, "
         f"e.page, e.content_id, e.channel {joined} WHERE {reason} = 0"
     )
+    con.execute("CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM valid_events")
     drop_reason = fetched.pop("drop_reason")
     counts = np.bincount(drop_reason, minlength=len(reasons) + 1)
     n_rows = len(drop_reason)
     for code, source_col in ((1, id_src), (2, ts_src), (3, type_src)):
-        _report_unparseable(src, source_col, int(counts[code]), n_rows, mapping, report)
-    for code, message in (
-        (4, f"dropped {{n}} events for unknown leads (column '{id_src}')"),
-        (5, f"dropped {{n}} events before the lead's created_at (column '{ts_src}')"),
-        (6, f"dropped {{n}} events later than the run's clock {clock.isoformat()} (column '{ts_src}')"),
-        (7, f"dropped {{n}} events with a negative duration (column '{duration_src}')"),
-    ):
-        if counts[code]:
-            report.append(f"{src}: " + message.format(n=int(counts[code])))
-    bad_duration = int(np.count_nonzero(fetched.pop("duration_unparsed"))) if duration_is_text else 0
+        report_unparseable(src, source_col, int(counts[code]), n_rows, mapping, report)
+    check_unknown_lead_events(src, id_src, int(counts[4]), n_rows, mapping,
+                              lambda: id_format_hint(con, "parsed_events"))
+    report_drops(src, event_drop_reasons(mapping, clock), dict(zip(
+        ("unknown_lead", "before_created", "after_clock", "negative_duration"), counts[4:8].tolist())), report)
+    bad_duration = int(np.count_nonzero(fetched.pop("duration_unparsed") & (drop_reason == 0))) if has_duration else 0
     if bad_duration:
-        report.append(f"{src}: {bad_duration} unparseable values in '{duration_src}' taken as missing")
+        report.append(unparseable_duration_line(src, duration_src, bad_duration))
     if counts[0] < n_rows:
         keep = drop_reason == 0
         fetched = {name: values[keep] for name, values in fetched.items()}
+    repeated = exact_duplicates(fetched)
+    if repeated is not None:
+        fetched = {name: values[~repeated] for name, values in fetched.items()}
+        report.append(duplicate_events_line(src, int(repeated.sum())))
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM valid_events QUALIFY row_number() OVER "
+            "(PARTITION BY lead_key, ts, event_type, page, content_id, duration_s) = 1"
+        )
     present = [c for c in OPTIONAL_EVENT_COLUMNS if mapping.source_column("events", c) in events_cols]
     return EventColumns(
         lead_key=np.asarray(fetched["lead_key"], dtype=np.int32), us=np.asarray(fetched["us"], dtype=np.int64),
@@ -441,16 +484,11 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
         n_dup_rows = con.execute(
             "SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM leads GROUP BY lead_id HAVING n > 1)"
         ).fetchall()[0][0]
-        raise BadInputError(
-            f"{sources['leads']}: column '{id_src}' has {n_leads - n_ids} duplicate lead ids "
-            f"({int(n_dup_rows)} rows share an id)"
-        )
+        check_lead_ids(sources["leads"], id_src, n_leads, n_ids, int(n_dup_rows))
     if n_future:
-        report.append(f"{sources['leads']}: dropped {n_future} leads whose '{created_src}' is later than the "
-                      f"run's clock ({clock.isoformat()})")
+        report.append(future_leads_line(sources["leads"], created_src, n_future, clock))
         _number_leads(con, f"SELECT * EXCLUDE (lead_key) FROM leads WHERE created_at <= {clock_sql}")
-    if require_leads and n_leads == n_future:
-        raise BadInputError(f"{sources['leads']}: column '{id_src}': the leads table is empty (0 rows)")
+    check_leads_left(sources["leads"], id_src, n_leads - n_future, require_leads)
     numeric, categorical = _classify_attributes(con, attributes)
 
     events, event_columns = _validate_events(con, sources["events"], mapping, clock, report)
@@ -467,14 +505,11 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
     }
     _parse_required(con, "outcomes", sources["outcomes"], exprs, mapping, report)
     src = sources["outcomes"]
-    _drop_where(con, "outcomes", "lead_id NOT IN (SELECT lead_id FROM leads)",
-                f"{src}: dropped {{n}} outcomes for unknown leads "
-                f"(column '{mapping.source_column('outcomes', 'lead_id')}')", report)
-    _drop_where(con, "outcomes", f"reached_at > {clock_sql}",
-                f"{src}: dropped {{n}} outcomes later than the run's clock {clock.isoformat()} "
-                f"(column '{reached_src}')", report)
+    reasons = outcome_drop_reasons(src, mapping, clock)
+    _drop_where(con, "outcomes", "lead_id NOT IN (SELECT lead_id FROM leads)", reasons["unknown_lead"], report)
+    _drop_where(con, "outcomes", f"reached_at > {clock_sql}", reasons["after_clock"], report)
     con.execute("CREATE OR REPLACE TABLE outcomes AS SELECT * FROM stage_outcomes")
     con.execute("DROP TABLE stage_outcomes")
     return LoadedData(con=con, sources=sources, clock=clock, events=events, report=report,
                       numeric_attributes=numeric, categorical_attributes=categorical,
-                      event_columns=event_columns)
+                      max_bad_fraction=mapping.max_bad_fraction, event_columns=event_columns)

@@ -11,11 +11,31 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from leadq.data.contract import TIMESTAMP_COLUMNS
+from leadq.core.errors import BadInputError
+from leadq.data.contract import OPTIONAL_EVENT_COLUMNS, REQUIRED_COLUMNS, TIMESTAMP_COLUMNS
 from leadq.data.csv_dialect import CsvOptions
 from leadq.data.timestamps import check_format_word
 
 _IGNORED_IN_KEYS = re.compile(r"[\s_\-]+")
+ContractTable = Literal["leads", "events", "outcomes"]
+MAPPABLE_COLUMNS = {table: (*required, *(OPTIONAL_EVENT_COLUMNS if table == "events" else ()))
+                    for table, required in REQUIRED_COLUMNS.items()}
+
+
+class TableSource(BaseModel):
+    """Where one contract table comes from: a table or view (`name` or `schema.name`; in a data
+    folder, the file or folder name), or, in a database, a SQL `query` run as given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    table: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "TableSource":
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of 'table' or 'query'")
+        return self
 
 
 def listed_column_name(columns: list[str]) -> str:
@@ -68,14 +88,15 @@ class EventRule(BaseModel):
         return value.strip()
 
 
-TableName = Literal["leads", "events", "outcomes"]
+TableName = ContractTable
 
 
 class DataMapping(BaseModel):
     """How a user's export maps onto the contract (every key optional).
 
     - `tables`: contract table -> file or folder stem, or a path, relative to `--data` (a list:
-      several files read as one table, their columns matched by name);
+      several files read as one table, their columns matched by name); in a database, a table
+      or view (`schema.name`) or `{query: "SELECT ..."}`;
     - `columns`: per table, contract column -> the user's column (a list: the first of them
       with a value, row by row, for tables gathered from files that name it differently);
     - `event_types`: the user's event-type value -> canonical type;
@@ -93,7 +114,7 @@ class DataMapping(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tables: dict[TableName, str | list[str]] = Field(default_factory=dict)
+    tables: dict[TableName, str | list[str] | TableSource] = Field(default_factory=dict)
     columns: dict[str, dict[str, str | list[str]]] = Field(default_factory=dict)
     event_types: dict[str, str] = Field(default_factory=dict)
     event_rules: list[EventRule] = Field(default_factory=list)
@@ -111,6 +132,8 @@ class DataMapping(BaseModel):
     @classmethod
     def _tables_named(cls, tables: dict) -> dict:
         for table, names in tables.items():
+            if isinstance(names, TableSource):
+                continue
             for name in ([names] if isinstance(names, str) else names or [None]):
                 if name is None or not str(name).strip():
                     raise ValueError(f"tables.{table} is blank")
@@ -142,6 +165,18 @@ class DataMapping(BaseModel):
         return stages
 
     @model_validator(mode="after")
+    def _known_names(self) -> "DataMapping":
+        for table, columns in self.columns.items():
+            if table not in MAPPABLE_COLUMNS:
+                raise ValueError(f"columns: unknown table '{table}' (tables: {', '.join(MAPPABLE_COLUMNS)})")
+            unknown = [c for c in columns if c not in MAPPABLE_COLUMNS[table]]
+            if unknown:
+                raise ValueError(f"columns.{table}: '{unknown[0]}' is not a column of the contract's {table} "
+                                 f"table (mappable: {', '.join(MAPPABLE_COLUMNS[table])}); the key is the "
+                                 "contract's name, the value yours")
+        return self
+
+    @model_validator(mode="after")
     def _keys_consistent(self) -> "DataMapping":
         for stage in self.stage_columns:
             if stage != stage.strip().lower():
@@ -155,6 +190,15 @@ class DataMapping(BaseModel):
         for a list of columns, the name of the column reading gathers them into, "A or B"."""
         source = self.columns.get(table, {}).get(contract_column, contract_column)
         return listed_column_name(source) if isinstance(source, list) else source
+
+    def table_source(self, table: str) -> TableSource:
+        """Where contract table `table` comes from (its own name when the mapping is silent); a
+        list of files is for a data folder only."""
+        source = self.tables.get(table, table)
+        if isinstance(source, list):
+            raise BadInputError(f"mapping: tables.{table} lists several files, which needs a data folder, not a "
+                                "database")
+        return TableSource(table=source) if isinstance(source, str) else source
 
     def listed_columns(self, table: str) -> dict[str, list[str]]:
         """Gathered column name ("A or B") -> its listed columns, for the columns of `table`

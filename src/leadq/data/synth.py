@@ -96,6 +96,9 @@ import pandas as pd
 import pyarrow as pa
 
 from leadq.data.contract import CANONICAL_EVENT_TYPES
+from leadq.data.shift import (
+    HAZARD_KINDS, FunnelShift, hazard_factors, relabel_events, warp_base_times, warp_window_targets,
+)
 
 DEFAULT_END = pd.Timestamp("2026-06-30", tz="UTC")
 """Default end of the generated history (exclusive); every timestamp is before it."""
@@ -467,7 +470,7 @@ def _tire_kicker_window(rng, ev, wl, base, span, demo_p=0.15):
 
 
 def generate(n_leads: int, seed: int, end: pd.Timestamp | str | None = None,
-             history_days: int = 365) -> dict[str, pd.DataFrame]:
+             history_days: int = 365, shift: FunnelShift | None = None) -> dict[str, pd.DataFrame]:
     """Generate a synthetic lead funnel: leads, events, outcomes and the latent truth.
 
     Leads are created uniformly over ``[end - history_days, end)``; all events and outcomes
@@ -481,6 +484,8 @@ def generate(n_leads: int, seed: int, end: pd.Timestamp | str | None = None,
         end: End of the history (exclusive), a timestamp or a string; naive times are taken as
             UTC. Defaults to `DEFAULT_END` (2026-06-30 00:00 UTC).
         history_days: Length of the history in days.
+        shift: A change of the funnel from a date on (`leadq.data.shift`); everything before
+            that date is what the same seed gives without it.
 
     Returns:
         A dict with four DataFrames (timestamps are ``datetime64[us, UTC]``):
@@ -520,6 +525,9 @@ def generate(n_leads: int, seed: int, end: pd.Timestamp | str | None = None,
     mql_mass = _MQL_MASS[ltype] * strength
     sql_base = _SQL_BASE[ltype]
     mql_base = _MQL_BASE[ltype]
+    conversion = shift if shift is not None and shift.kind in HAZARD_KINDS else None
+    shift_day = ((conversion.after.value // 1000 - start_us) / _US_PER_DAY if conversion else np.inf)
+    factor = hazard_factors(conversion, ltype, LEAD_TYPES) if conversion else np.ones(n)
 
     def _stage_time(mass, scale, delay, base):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -527,6 +535,10 @@ def generate(n_leads: int, seed: int, end: pd.Timestamp | str | None = None,
             start = window + delay  # the window's hazard starts `delay` days after it opens
             u0 = np.where(np.isfinite(start), np.maximum(created - start, 0.0), 0.0)
             target = _weibull_cdf(u0, scale, _HAZARD_SHAPE) + rng.exponential(size=n) / mass
+            if conversion is not None:  # hazards times the factor from the shift on
+                t_base = warp_base_times(t_base, created, shift_day, factor)
+                at_shift = _weibull_cdf(np.maximum(shift_day - start, u0), scale, _HAZARD_SHAPE)
+                target = warp_window_targets(target, at_shift, factor)
             ok = np.isfinite(start) & (target < 1.0)
             t_win = np.full(n, np.inf)
             t_win[ok] = start[ok] + scale * (-np.log1p(-target[ok])) ** (1 / _HAZARD_SHAPE)
@@ -647,6 +659,9 @@ def generate(n_leads: int, seed: int, end: pd.Timestamp | str | None = None,
     e_lead, e_us, e_type, e_dur, e_page, e_content = (
         a[order] for a in (e_lead, e_us, e_type, e_dur, e_page, e_content))
     del keep, order, email, e_t
+    if shift is not None and shift.kind == "events":  # a tracking change: pricing views as page views
+        e_type = relabel_events(e_type, e_us, shift.after.value // 1000, shift.factor,
+                                _ET["pricing_view"], _ET["page_view"], seed)
 
     # channel: e-mail events by e-mail; others by the lead's source channel or at random
     ch = np.empty(e_lead.size, dtype=np.int8)
@@ -717,6 +732,8 @@ def generate(n_leads: int, seed: int, end: pd.Timestamp | str | None = None,
         "sql_delay_days": _SQL_DELAY_DAYS,
         "mql_delay_days": _MQL_DELAY_DAYS,
         "hazard_shape": _HAZARD_SHAPE,
+        "hazard_shift_at": _ts_column(np.full(n, conversion.after.value // 1000 if conversion else _NAT)),
+        "hazard_factor_after": factor,
         "customer_prob": _CUSTOMER_PROB[ltype],
         "unsubscribe_at": _ts_column(np.where(unsub < span, _days_to_us(start_us, unsub), _NAT)),
         "mql_at": _ts_column(stage_us["mql"]),
@@ -809,30 +826,49 @@ def oracle_probability(truth: pd.DataFrame, examples: pd.DataFrame,
     delay = [truth[f"{j}_delay_days"].to_numpy(np.float64)[pos] if f"{j}_delay_days" in truth
              else np.zeros(pos.size) for j in hazards]
 
-    surv = np.exp(-base * h)
+    # A conversion shift (`leadq.data.shift`) multiplies every hazard by `factor` from
+    # `shift_at` on: each cumulative hazard over (c, c + H] is its part before the shift plus
+    # `factor` times its part after (`mid` splits the horizon; no shift: mid = c + H).
+    shift_at = (_days(truth["hazard_shift_at"])[pos] if "hazard_shift_at" in truth
+                else np.full(pos.size, np.inf))
+    factor = (truth["hazard_factor_after"].to_numpy(np.float64)[pos] if "hazard_factor_after" in truth
+              else np.ones(pos.size))
+    mid = np.clip(shift_at - c, 0.0, h)  # days after the cutoff where the factor starts
+
+    def warped(before_mid, at_mid, at_end, k):
+        return (at_mid - before_mid) + k * (at_end - at_mid)
+
+    surv = np.exp(-base * warped(0.0, mid, h, factor))
     is_open = opened_at <= c
     o = np.flatnonzero(is_open)
     if o.size:
-        cum = sum(a[o] * (_weibull_cdf(c[o] + h[o] - opened_at[o] - d[o], sc[o], shape[o])
-                          - _weibull_cdf(c[o] - opened_at[o] - d[o], sc[o], shape[o]))
+        since = c[o] - opened_at[o]  # days the window has been open at the cutoff
+        cum = sum(a[o] * warped(_weibull_cdf(since - d[o], sc[o], shape[o]),
+                                _weibull_cdf(since + mid[o] - d[o], sc[o], shape[o]),
+                                _weibull_cdf(since + h[o] - d[o], sc[o], shape[o]), factor[o])
                   for a, sc, d in zip(mass, scale, delay))
         surv[o] *= np.exp(-cum)
     closed = np.flatnonzero(~is_open & (rate > 0))
     for chunk in np.array_split(closed, max(1, closed.size // 200_000)):
         if chunk.size == 0:
             continue
-        lam, hh = rate[chunk, None], h[chunk, None]
+        lam, hh, mm, kk = rate[chunk, None], h[chunk, None], mid[chunk, None], factor[chunk, None]
         # The integrand has a kink where each hazard's start (opening + delay) reaches the
-        # horizon end, w = H - delay_j: integrate piecewise between those points.
+        # horizon end, w = H - delay_j, or the shift, w = mid - delay_j: integrate piecewise
+        # between those points.
         points = np.sort(np.concatenate(
-            [np.zeros_like(hh), hh] + [np.clip(hh - d[chunk, None], 0.0, hh) for d in delay],
+            [np.zeros_like(hh), hh] + [np.clip(end - d[chunk, None], 0.0, hh)
+                                       for d in delay for end in (hh, mm)],
             axis=1), axis=1)
         integral = np.zeros(chunk.size)
         for k in range(points.shape[1] - 1):
             lo, width = points[:, k:k + 1], points[:, k + 1:k + 2] - points[:, k:k + 1]
             w = lo + width * _GL_X[None, :]  # opening delay after the cutoff
-            cum = sum(a[chunk, None] * _weibull_cdf(hh - w - d[chunk, None], sc[chunk, None],
-                                                    shape[chunk, None])
+            cum = sum(a[chunk, None] * warped(0.0,
+                                              _weibull_cdf(mm - w - d[chunk, None], sc[chunk, None],
+                                                           shape[chunk, None]),
+                                              _weibull_cdf(hh - w - d[chunk, None], sc[chunk, None],
+                                                           shape[chunk, None]), kk)
                       for a, sc, d in zip(mass, scale, delay))
             integral += width[:, 0] * (_GL_W[None, :] * lam * np.exp(-lam * w - cum)).sum(axis=1)
         surv[chunk] *= np.exp(-lam[:, 0] * hh[:, 0]) + integral

@@ -28,6 +28,7 @@ from leadq.features.arrays import (
     DAY_START, FIRST_CONTENT, FIRST_PAGE, RETURN, SESSION_START, TIMED, US_PER_DAY, EventArrays, event_arrays,
 )
 from leadq.features.spec import FeatureSpec
+from leadq.data.attributes import CATEGORICAL, NUMERIC, attribute_sql, quote_identifier
 from leadq.data.load import LoadedData
 
 NO_EVENT = np.iinfo(np.int64).min  # "latest event time" of an example without such an event
@@ -49,10 +50,11 @@ def _lead_table(data: LoadedData, spec: FeatureSpec) -> dict[str, np.ndarray]:
     cached = getattr(data, "_lead_table", None)
     if cached is not None and cached[0] == names:
         return cached[1]
-    quoted = {c: '"' + c.replace('"', '""') + '"' for c in [*names[0], *names[1]]}
+    # The spec's recorded types decide how each attribute is read, not the data at hand.
+    quoted = {c: quote_identifier(c) for c in [*names[0], *names[1]]}
     select = ["epoch_us(created_at) AS created_us"]
-    select += [f"coalesce(CAST({quoted[c]} AS DOUBLE), CAST('NaN' AS DOUBLE)) AS {quoted[c]}" for c in names[0]]
-    select += [f"CAST({quoted[c]} AS VARCHAR) AS {quoted[c]}" for c in names[1]]
+    select += [f"coalesce({attribute_sql(c, NUMERIC)}, CAST('NaN' AS DOUBLE)) AS {quoted[c]}" for c in names[0]]
+    select += [f"{attribute_sql(c, CATEGORICAL)} AS {quoted[c]}" for c in names[1]]
     fetched = data.con.sql(f"SELECT lead_key, {', '.join(select)} FROM leads").to_arrow_table()
     key = fetched["lead_key"].to_numpy()
     table = {}

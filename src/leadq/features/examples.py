@@ -6,7 +6,10 @@ from leadq.data.contract import STAGE_ORDER
 from leadq.core.errors import BadInputError
 from leadq.features.spec import FeatureSpec
 from leadq.features.engine import build_feature_table, to_utc
+from leadq.data.attributes import quote_identifier
 from leadq.data.load import LoadedData
+
+MASS_QUANTILE = 0.01
 
 
 def infer_attribute_spec(data: LoadedData, spec: FeatureSpec) -> FeatureSpec:
@@ -35,13 +38,20 @@ def snapshot_cutoffs(
 
     The last cutoff is the latest midnight `t` with `t + horizon_days` at or before the end of the
     history (`end`, default: the latest event or outcome); the first is at or after `start`
-    (default: the first lead's creation plus one cadence).
+    (default: the first lead's creation plus one cadence, or the time by which `MASS_QUANTILE`
+    of the leads were created when that is later).
     """
     history_end = to_utc(end) if end is not None else data.history_end()
     if history_end is None:
         raise BadInputError(f"{data.sources['events']}: column 'ts': no events or outcomes to build cutoffs from (0 rows)")
-    first_lead = data.con.execute("SELECT min(created_at) FROM leads").fetchall()[0][0]
-    first = to_utc(start) if start is not None else to_utc(first_lead) + pd.Timedelta(days=cadence_days)
+    first_lead, mass_start = data.con.execute(
+        f"SELECT min(created_at), quantile_disc(created_at, {MASS_QUANTILE}) FROM leads").fetchall()[0]
+    if first_lead is None:
+        raise BadInputError(f"{data.sources['leads']}: column 'created_at': no leads to build cutoffs for (0 rows)")
+    # A few stray early leads (a 1970 placeholder date) must not stretch the snapshots over empty
+    # years: the first cutoff is no earlier than the time by which 1 % of the leads existed.
+    default_first = max(to_utc(first_lead) + pd.Timedelta(days=cadence_days), to_utc(mass_start))
+    first = to_utc(start) if start is not None else default_first
     last = (history_end - pd.Timedelta(days=horizon_days)).floor("D")
     cutoffs = []
     t = last
@@ -49,6 +59,20 @@ def snapshot_cutoffs(
         cutoffs.append(t)
         t -= pd.Timedelta(days=cadence_days)
     return sorted(cutoffs)
+
+
+def check_targets_reached(data: LoadedData, targets: list[str]) -> None:
+    """A one-line error when no outcome reaches a target (an unknown stage name, say), instead of
+    windows without positives later on."""
+    present = [row[0] for row in data.con.execute("SELECT DISTINCT stage FROM outcomes ORDER BY stage").fetchall()]
+    for target in targets:
+        implied = STAGE_ORDER[STAGE_ORDER.index(target):] if target in STAGE_ORDER else (target,)
+        if not set(implied) & set(present):
+            n_rows = data.count("outcomes")
+            raise BadInputError(
+                f"{data.sources['outcomes']}: column 'stage' never reaches target '{target}' (0 of {n_rows} rows); "
+                f"stages present: {', '.join(present) or 'none'}"
+            )
 
 
 def _reach_columns(targets: list[str]) -> str:
@@ -59,8 +83,8 @@ def _reach_columns(targets: list[str]) -> str:
             implied = STAGE_ORDER[STAGE_ORDER.index(target):]
         else:
             implied = (target,)
-        stages = ", ".join(f"'{s}'" for s in implied)
-        parts.append(f"min(CASE WHEN stage IN ({stages}) THEN reached_at END) AS \"reach_{target}\"")
+        stages = ", ".join("'" + s.replace("'", "''") + "'" for s in implied)
+        parts.append(f"min(CASE WHEN stage IN ({stages}) THEN reached_at END) AS {quote_identifier('reach_' + target)}")
     return ", ".join(dict.fromkeys(parts))
 
 
@@ -90,11 +114,12 @@ def label_examples(
     con = data.con
     con.register("cutoffs_input", pd.DataFrame({"cutoff": pd.to_datetime(kept, utc=True)}))
     final = STAGE_ORDER[-1]
-    open_for_some = " OR ".join(f"NOT coalesce(\"reach_{t}\" <= c.cutoff, false)" for t in targets)
+    reach = {t: quote_identifier(f"reach_{t}") for t in [*targets, STAGE_ORDER[-1]]}
+    open_for_some = " OR ".join(f"NOT coalesce({reach[t]} <= c.cutoff, false)" for t in targets)
     labels = ", ".join(
-        f"CASE WHEN \"reach_{t}\" <= cutoff THEN NULL "
-        f"WHEN \"reach_{t}\" <= cutoff + INTERVAL {int(horizon_days * 24 * 3600)} SECOND THEN 1.0 "
-        f"ELSE 0.0 END AS \"label_{t}\""
+        f"CASE WHEN {reach[t]} <= cutoff THEN NULL "
+        f"WHEN {reach[t]} <= cutoff + INTERVAL {int(horizon_days * 24 * 3600)} SECOND THEN 1.0 "
+        f"ELSE 0.0 END AS {quote_identifier(f'label_{t}')}"
         for t in targets
     )
     limit = "" if not leads_per_cutoff else f"WHERE rn <= {int(leads_per_cutoff)}"
@@ -105,7 +130,7 @@ def label_examples(
           SELECT l.lead_id, c.cutoff, r.*
           FROM leads l CROSS JOIN cutoffs_input c LEFT JOIN reach r ON r.lead_id = l.lead_id
           WHERE l.created_at < c.cutoff
-            AND NOT coalesce(r."reach_{final}" <= c.cutoff, false)
+            AND NOT coalesce(r.{reach[final]} <= c.cutoff, false)
             AND ({open_for_some})),
         ranked AS (
           SELECT *, row_number() OVER (

@@ -25,17 +25,17 @@ class FeatureSpec(BaseModel):
         ]
     )
     duration_types: list[str] = Field(default_factory=lambda: ["pricing_view"])
-    session_gap_minutes: float = 30.0
+    session_gap_minutes: float = Field(default=30.0, gt=0)
     return_event_type: str = "pricing_view"
-    return_min_hours: float = 12.0
-    return_max_days: float = 7.0
+    return_min_hours: float = Field(default=12.0, ge=0)
+    return_max_days: float = Field(default=7.0, gt=0)
     journey_types: list[str] = Field(
         default_factory=lambda: ["content_download", "webinar_attend", "pricing_view"],
         description="The tell-tale sequence; journey_stage counts how far a lead got in order, "
         "plus one for a return after the last step.",
     )
-    trend_recent_days: int = 7
-    trend_base_days: int = 30
+    trend_recent_days: int = Field(default=7, gt=0)
+    trend_base_days: int = Field(default=30, gt=0)
     categorical_attributes: list[str] = Field(default_factory=list)
     numeric_attributes: list[str] = Field(default_factory=list)
     include_engagement: bool = True
@@ -53,6 +53,8 @@ class FeatureSpec(BaseModel):
             raise ValueError("journey_types needs at least one event type")
         if any(d <= 0 for d in self.windows_days):
             raise ValueError("windows_days must be positive")
+        if self.return_min_hours > self.return_max_days * 24:
+            raise ValueError("return_min_hours must not exceed return_max_days")
         return self
 
     def count_groups(self) -> list[str]:

@@ -87,3 +87,18 @@ def split_cutoffs(
             "use a longer history, a shorter cadence or horizon"
         )
     return CutoffSplit(train=windows[0], validation=windows[1], test=windows[2], gap_days=gap_days)
+
+
+def split_examples(
+    examples: pd.DataFrame,
+    fractions: tuple[float, float, float],
+    gap_days: int,
+    horizon_days: int | None = None,
+) -> tuple[pd.DataFrame, pd.Series, CutoffSplit]:
+    """Snapshot examples in (cutoff, lead_id) order, the window of each (NaN in a purged gap)
+    and the split of their cutoffs: the one split training and everything that rebuilds its
+    windows (`leadq compare`, learned scorecards) share."""
+    ordered = examples.assign(cutoff=pd.to_datetime(examples["cutoff"], utc=True))
+    ordered = ordered.sort_values(["cutoff", "lead_id"], kind="stable").reset_index(drop=True)
+    split = split_cutoffs(list(ordered["cutoff"].unique()), fractions, gap_days, horizon_days)
+    return ordered, split.window_of(ordered["cutoff"]), split

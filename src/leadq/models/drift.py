@@ -7,6 +7,7 @@ not make it infinite. Usual reading: < 0.1 stable, 0.1-0.2 some shift, > 0.2 a r
 """
 
 import numpy as np
+import pandas as pd
 
 PSI_WARNING = 0.2
 SHARE_FLOOR = 1e-4
@@ -40,3 +41,21 @@ def population_stability_index(reference: dict, values) -> float:
     expected = np.maximum(np.asarray(reference["shares"], dtype=float), SHARE_FLOOR)
     actual = np.maximum(_shares(values, np.asarray(reference["edges"], dtype=float)), SHARE_FLOOR)
     return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def drift_report(scored: pd.DataFrame, features_sample: pd.DataFrame, reference: dict,
+                  score_column: str) -> tuple[dict, list[str]]:
+    """PSI of the score column and of the reference's features against the model's reference,
+    and a warning line for each over `PSI_WARNING`."""
+    psi = {}
+    ref_scores = reference.get("scores", {})
+    if score_column in ref_scores:
+        psi[score_column] = population_stability_index(ref_scores[score_column], scored[score_column])
+    for name, bins in reference.get("features", {}).items():
+        if name in features_sample.columns:
+            psi[name] = population_stability_index(bins, features_sample[name].to_numpy(dtype=float))
+    warnings = [
+        f"drift: PSI of {name} is {value:.3f} (over {PSI_WARNING}) against the model's reference"
+        for name, value in psi.items() if value > PSI_WARNING
+    ]
+    return psi, warnings

@@ -27,7 +27,6 @@ thresholds use. Test labels are never read.
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -49,7 +48,7 @@ from leadq.rules.scorecard import (
     attribute_points,
     score_examples,
 )
-from leadq.features.split import CutoffSplit, split_cutoffs
+from leadq.features.split import CutoffSplit, split_examples
 from leadq.models.train import choose_threshold
 
 NEGATIVE_EVENT_TYPES = ("unsubscribe", "careers_view")
@@ -134,14 +133,11 @@ def label_windows(data: LoadedData, config: PipelineConfig) -> tuple[pd.DataFram
     )
     if labelled.empty:
         raise BadInputError("no snapshot examples: the history has no leads at the cutoffs")
-    labelled = labelled.sort_values(["cutoff", "lead_id"], kind="stable").reset_index(drop=True)
-    split = split_cutoffs(
-        list(labelled["cutoff"].unique()),
-        (config.split.train, config.split.validation, config.split.test),
-        gap_days=config.gap_days(),
-        horizon_days=config.horizon_days,
+    labelled, window, split = split_examples(
+        labelled, (config.split.train, config.split.validation, config.split.test),
+        gap_days=config.gap_days(), horizon_days=config.horizon_days,
     )
-    labelled["window"] = split.window_of(labelled["cutoff"]).to_numpy()
+    labelled["window"] = window.to_numpy()
     labelled = labelled[labelled["window"].notna()].reset_index(drop=True)
     return labelled, split
 
@@ -176,14 +172,14 @@ def _event_counts(data: LoadedData, examples: pd.DataFrame, event_types: list[st
 
 def _idle_flags(data: LoadedData, examples: pd.DataFrame, days: float) -> np.ndarray:
     """1.0 where the scorecard's inactivity rule fires (exactly `leadq.rules.scorecard`' definition)."""
-    from leadq.rules.scorecard import _inactivity_points  # the same definition the scorecard scores with
+    from leadq.rules.scorecard import inactivity_points  # the same definition the scorecard scores with
 
     card = Scorecard(inactivity=Inactivity(days=days, points=1.0), thresholds=Thresholds(mql=0, sql=0))
     keys = examples[["lead_id", "cutoff"]].reset_index(drop=True).copy()
     keys["lead_id"] = keys["lead_id"].astype(str)
     keys["cutoff"] = pd.to_datetime(keys["cutoff"], utc=True)
     keys.insert(0, "ex_id", np.arange(len(keys)))
-    return _inactivity_points(data, card, keys)
+    return inactivity_points(data, card, keys)
 
 
 def _nice(value: float) -> float:
@@ -473,42 +469,6 @@ def learn_scorecard(
     """Rebuild the config's snapshot windows from `data` and fit a learned scorecard on them."""
     labelled, _ = label_windows(data, config)
     return fit_learned_scorecard(data, labelled, config, target, reference, max_points)
-
-
-def write_scorecard(learned: LearnedScorecard, out: Path) -> Path:
-    """Write the learned scorecard YAML atomically (loadable by `leadq.rules.scorecard.load_scorecard`)."""
-    from leadq.core.files import atomic_path
-
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        tmp.write_text(learned.to_yaml(), encoding="utf-8")
-    return out
-
-
-def learn_to_file(
-    out: Path,
-    data_dir: Path | None = None,
-    config_path: Path | None = None,
-    target: str | None = None,
-    rules_path: Path | None = None,
-    max_points: int = 30,
-) -> LearnedScorecard:
-    """The `rules learn` step: load config and data, fit the learned scorecard, write its YAML.
-
-    The reference scorecard (`rules_path`, optional) only lends its decay half-life and
-    inactivity days.
-    """
-    from leadq.config import load_config
-    from leadq.data.load import load_data
-    from leadq.steps.train import resolve_data_dir
-    from leadq.rules.scorecard import load_scorecard
-
-    config = load_config(config_path)
-    reference = load_scorecard(rules_path) if rules_path is not None else None
-    data = load_data(resolve_data_dir(data_dir, config), config.data.mapping)
-    learned = learn_scorecard(data, config, target, reference, max_points)
-    write_scorecard(learned, out)
-    return learned
 
 
 def describe_learned(learned: LearnedScorecard) -> list[str]:

@@ -149,7 +149,9 @@ def _behaviour_points(data: LoadedData, scorecard: Scorecard, keys: pd.DataFrame
     return points
 
 
-def _inactivity_points(data: LoadedData, scorecard: Scorecard, keys: pd.DataFrame) -> np.ndarray:
+def inactivity_points(data: LoadedData, scorecard: Scorecard, keys: pd.DataFrame) -> np.ndarray:
+    """Inactivity points (negative) per example: the scorecard's points for a lead with no event in
+    the configured number of days before its cutoff."""
     if scorecard.inactivity is None:
         return np.zeros(len(keys))
     con = data.con
@@ -221,7 +223,7 @@ def score_examples(data: LoadedData, scorecard: Scorecard, examples: pd.DataFram
     keys["lead_id"] = keys["lead_id"].astype(str)
     keys["cutoff"] = pd.to_datetime(keys["cutoff"], utc=True)
     keys.insert(0, "ex_id", np.arange(len(keys)))
-    points = _behaviour_points(data, scorecard, keys) + _inactivity_points(data, scorecard, keys)
+    points = _behaviour_points(data, scorecard, keys) + inactivity_points(data, scorecard, keys)
     if scorecard.attributes:
         columns = sorted({r.column for r in scorecard.attributes})
         leads = data.frame("leads")

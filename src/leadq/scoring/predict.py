@@ -11,28 +11,24 @@ already reached), `score`, `stage`, `reasons`, `model_name`, `model_version`, `a
 - `reasons`: the three strongest signed contributions to the score's target (see
   `leadq.models.reasons` for the method).
 
-The output is written to a temporary name and renamed, so a crash leaves no partial file; a
-drift report `FILE.report.json` is written beside it the same way.
+Writing the table and its drift report is the step's job (`leadq.steps.predict`).
 """
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from leadq.core.errors import BadInputError
 from leadq.data.contract import STAGE_ORDER
-from leadq.models.drift import PSI_WARNING, population_stability_index
-from leadq.core.errors import BadInputError, ModelNotFoundError
+from leadq.data.load import LoadedData
 from leadq.features.engine import build_feature_table, open_leads, to_utc
-from leadq.core.files import atomic_path, write_table
-from leadq.data.load import LoadedData, load_data
-from leadq.data.mapping import DataMapping
+from leadq.data.attributes import report_unparseable_numbers
+from leadq.models.drift import PSI_WARNING, drift_report
 from leadq.models.reasons import top_reasons
-
-DEFAULT_MODEL = "lead-quality@champion"
+from leadq.scoring.routing import funnel_order, route_stages
+from leadq.tracking.model_ref import ModelRef, load_artifacts
+from leadq.tracking.pyfunc import predict_targets
 DEFAULT_CHUNK_ROWS = 100_000
 STALE_AFTER = pd.Timedelta(days=2)
 OPTIONAL_COLUMN_USERS = {
@@ -40,42 +36,6 @@ OPTIONAL_COLUMN_USERS = {
     "page": ("distinct_pages",),
     "content_id": ("distinct_content",),
 }
-
-
-@dataclass
-class PredictionSummary:
-    """What a scoring run did: where it wrote, how many leads, routing shares and warnings."""
-
-    out: Path
-    report_path: Path
-    n_leads: int
-    as_of: pd.Timestamp
-    model_name: str
-    model_version: str
-    stage_shares: dict[str, float]
-    warnings: list[str] = field(default_factory=list)
-    top: pd.DataFrame | None = None
-
-
-def parse_model_ref(ref: str | None) -> tuple[str, str, str]:
-    """(model URI, registered name, version-or-alias) for NAME@ALIAS, NAME/VERSION, models:/ or runs:/."""
-    ref = ref or DEFAULT_MODEL
-    if ref.startswith("runs:/") or ref.startswith("file:") or ref.startswith("/"):
-        return ref, "", ref
-    rest = ref.removeprefix("models:/")
-    if "@" in rest:
-        name, alias = rest.split("@", 1)
-        return f"models:/{name}@{alias}", name, alias
-    if "/" in rest:
-        name, version = rest.rsplit("/", 1)
-        return f"models:/{name}/{version}", name, version
-    return f"models:/{rest}@champion", rest, "champion"
-
-
-def _funnel(targets: list[str]) -> list[str]:
-    """Targets in funnel order (unknown stages keep their listed order, after known ones)."""
-    known = [s for s in STAGE_ORDER if s in targets]
-    return known + [t for t in targets if t not in known]
 
 
 def stale_data_warning(as_of: pd.Timestamp, clock: pd.Timestamp) -> list[str]:
@@ -106,67 +66,41 @@ def check_spec_needs(data, leads_columns: set[str], spec, present_event_columns:
             )
 
 
-def _route(frame: pd.DataFrame, funnel: list[str], thresholds: dict[str, float]) -> np.ndarray:
-    rank = {s: i for i, s in enumerate(["lead", *STAGE_ORDER])}
-    current = frame["current_stage"].map(rank).fillna(0).to_numpy()
-    stage = np.full(len(frame), "nurture", dtype=object)
-    for target in funnel:  # later stages overwrite earlier ones
-        reached = current >= rank.get(target, len(rank))
-        passes = frame[f"p_{target}"].to_numpy(dtype=float) >= thresholds[target]
-        stage = np.where(reached | passes, target.upper(), stage)
-    return stage
-
-
-def _drift_report(scored: pd.DataFrame, features_sample: pd.DataFrame, reference: dict,
-                  score_column: str) -> tuple[dict, list[str]]:
-    psi = {}
-    ref_scores = reference.get("scores", {})
-    if score_column in ref_scores:
-        psi[score_column] = population_stability_index(ref_scores[score_column], scored[score_column])
-    for name, bins in reference.get("features", {}).items():
-        if name in features_sample.columns:
-            psi[name] = population_stability_index(bins, features_sample[name].to_numpy(dtype=float))
-    warnings = [
-        f"drift: PSI of {name} is {value:.3f} (over {PSI_WARNING}) against the training data"
-        for name, value in psi.items() if value > PSI_WARNING
-    ]
-    return psi, warnings
-
-
 def score_header(funnel: list[str]) -> list[str]:
     """The output columns for a model predicting the targets in `funnel` order."""
     return ["lead_id", "current_stage", *[f"p_{t}" for t in funnel], "score", "stage", "reasons",
             "model_name", "model_version", "as_of", "scored_at"]
 
 
-def finish_scores(scored: pd.DataFrame, funnel: list[str], artifacts, model: tuple[str, str, str],
+def finish_scores(scored: pd.DataFrame, funnel: list[str], artifacts, model: ModelRef,
                   as_of: pd.Timestamp, scored_at: str, feature_sample: pd.DataFrame,
                   warnings: list[str], engine: str = "duckdb") -> tuple[pd.DataFrame, dict, list[str]]:
     """Score, routing and model columns for scored leads (`lead_id`, `current_stage`, the
     `p_<target>` columns already masked, `reasons`), and the drift report.
 
-    `model` is (registered name, model URI, version).
+    `model` is the resolved model whose name and version label every row.
     """
-    name, model_uri, version = model
     score_target = funnel[-1]
     last = scored[f"p_{score_target}"]
     scored["score"] = np.where(last.isna(), 100, np.round(100 * last.fillna(0))).astype(int)
-    scored["stage"] = _route(scored, funnel, artifacts.thresholds)
-    scored["model_name"] = name or model_uri
-    scored["model_version"] = version
+    scored["stage"] = route_stages(scored, funnel, artifacts.thresholds)
+    scored["model_name"] = model.name or model.uri
+    scored["model_version"] = model.version
     scored["as_of"] = as_of.isoformat()
     scored["scored_at"] = scored_at
     scored = scored[score_header(funnel)]
-    raw_scores = scored[f"p_{score_target}"].fillna(1.0)
-    psi, drift_warnings = _drift_report(scored.assign(**{f"p_{score_target}": raw_scores}),
-                                        feature_sample, artifacts.reference, f"p_{score_target}")
+    # Like for like: the reference describes leads still open for the score's target (the
+    # model's examples), so leads that already reached it (scored 100 by rule) stay out.
+    still_open = scored[f"p_{score_target}"].notna().to_numpy()
+    psi, drift_warnings = drift_report(scored[still_open], feature_sample[still_open],
+                                       artifacts.reference, f"p_{score_target}")
     warnings = [*warnings, *drift_warnings]
     report = {
         "leads_scored": int(len(scored)),
         "as_of": as_of.isoformat(),
         "scored_at": scored_at,
-        "model_uri": model_uri,
-        "model_version": version,
+        "model_uri": model.uri,
+        "model_version": model.version,
         "engine": engine,
         "stage_share": {s: float(v) for s, v in scored["stage"].value_counts(normalize=True).items()},
         "psi": psi,
@@ -183,8 +117,6 @@ def score_chunk(pipelines: dict, spec, funnel: list[str], keys: pd.DataFrame,
 
     Scores come from the code the pyfunc runs (`predict_targets`); the reasons' contributions
     come out of the same pass over the score target's model."""
-    from leadq.tracking.pyfunc import predict_targets
-
     columns = spec.feature_columns()
     probabilities, contributions = predict_targets(
         pipelines, features, columns, spec.categorical_columns(), explain=funnel[-1])
@@ -200,67 +132,31 @@ def score_chunk(pipelines: dict, spec, funnel: list[str], keys: pd.DataFrame,
     return part
 
 
-def model_mapping(model_ref: str | None, tracking_uri: str | None) -> DataMapping:
-    """The data mapping logged with the model's training run, so a new export of the same
-    shape is read the same way (the contract names when the run logged none). A missing model
-    is `ModelNotFoundError`, before any data is read."""
-    from leadq.tracking.logged import logged_mapping
-    from leadq.tracking.registry import model_version
-    from leadq.tracking.store import resolve_tracking_uri
-
-    tracking_uri = resolve_tracking_uri(tracking_uri)
-    model_uri, name, ref = parse_model_ref(model_ref)
-    if name:
-        run_id = model_version(name, ref, tracking_uri).run_id
-    elif model_uri.startswith("runs:/"):
-        run_id = model_uri.removeprefix("runs:/").split("/", 1)[0]
-    else:
-        run_id = None
-    return logged_mapping(run_id, tracking_uri) or DataMapping()
-
-
-def resolve_model(model_ref: str | None, tracking_uri: str | None):
-    """The model a reference names, for both engines: (artifacts, resolved tracking URI,
-    (name, model_uri, version)). A missing name, alias or version is `ModelNotFoundError`."""
-    from leadq.tracking.pyfunc import load_model_artifacts
-    from leadq.tracking.registry import model_version, resolve_model_uri
-    from leadq.tracking.store import resolve_tracking_uri, use_tracking_uri
-
-    tracking_uri = resolve_tracking_uri(tracking_uri)
-    model_uri, name, ref = parse_model_ref(model_ref)
-    with use_tracking_uri(tracking_uri):
-        resolve_model_uri(model_uri, tracking_uri)
-        version = str(model_version(name, ref, tracking_uri).version) if name else ref
-        try:
-            artifacts = load_model_artifacts(model_uri, tracking_uri)
-        except OSError as exc:  # pragma: no cover - a store whose files were removed
-            raise ModelNotFoundError(f"model '{model_uri}' cannot be loaded: {exc}") from None
-    return artifacts, tracking_uri, (name, model_uri, version)
-
-
 def predict_leads(
     data: LoadedData,
-    model_ref: str | None,
+    model: ModelRef,
     as_of=None,
-    tracking_uri: str | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     progress: Callable[[int, int], None] | None = None,
     present_event_columns: set[str] | None = None,
 ) -> tuple[pd.DataFrame, dict, list[str]]:
     """Score every open lead of `data`; returns (scored table, drift report, warnings)."""
-    artifacts, tracking_uri, (name, model_uri, version) = resolve_model(model_ref, tracking_uri)
+    artifacts = load_artifacts(model)
     pipelines = artifacts.load_pipelines()
     warnings: list[str] = []
     spec = artifacts.spec
     leads_columns = set(data.con.execute("SELECT * FROM leads LIMIT 0").df().columns)
     present = set(OPTIONAL_COLUMN_USERS) if present_event_columns is None else present_event_columns
     check_spec_needs(data, leads_columns, spec, present)
+    # The model's recorded attribute types, not this data's, decide how attributes are read.
+    report_unparseable_numbers(data.con, data.sources["leads"], spec.numeric_attributes, warnings,
+                               data.max_bad_fraction)
     if as_of is None:
         latest = data.con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
         as_of = to_utc(latest) if latest is not None else data.clock
         warnings += stale_data_warning(as_of, data.clock)
     as_of = to_utc(as_of)
-    funnel = _funnel(artifacts.targets)
+    funnel = funnel_order(artifacts.targets)
     leads = open_leads(data, as_of)
     scored_at = pd.Timestamp.now(tz="UTC").isoformat()
     chunks, samples = [], []
@@ -273,55 +169,9 @@ def predict_leads(
         if progress:
             progress(min(start + chunk_rows, total), total)
     if not chunks:
-        return (pd.DataFrame(columns=score_header(funnel)), {"leads_scored": 0, "as_of": as_of.isoformat()},
-                warnings)
+        return (pd.DataFrame(columns=score_header(funnel)),
+                {"leads_scored": 0, "as_of": as_of.isoformat(), "scored_at": scored_at, "model_uri": model.uri,
+                 "model_version": model.version, "warnings": warnings}, warnings)
     scored = pd.concat(chunks, ignore_index=True)
-    return finish_scores(scored, funnel, artifacts, (name, model_uri, version), as_of, scored_at,
+    return finish_scores(scored, funnel, artifacts, model, as_of, scored_at,
                          pd.concat(samples, ignore_index=True), warnings)
-
-
-def predict_to_file(
-    data_dir: Path,
-    out: Path,
-    model_ref: str | None = None,
-    as_of=None,
-    tracking_uri: str | None = None,
-    mapping: DataMapping | None = None,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    progress: Callable[[int, int], None] | None = None,
-    clock=None,
-) -> PredictionSummary:
-    """Read and validate `data_dir`, score every open lead, write `out` and `out.report.json`.
-
-    `mapping` None reads the data with the mapping logged with the model (`model_mapping`).
-    When `data_dir` is a file, it is a lead-level table scored with the model's own reading of
-    it (`leadq.data.lead_table.predict_lead_table`); `as_of`, `mapping` and `chunk_rows` do not apply.
-    """
-    out = Path(out)
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise BadInputError(f"{out}: output must end in .csv or .parquet")
-    if Path(data_dir).is_file():  # a lead-level table, scored by a model trained on one
-        from leadq.data.lead_table import predict_lead_table_to_file
-
-        return predict_lead_table_to_file(data_dir, out, model_ref, tracking_uri)
-    if mapping is None:
-        mapping = model_mapping(model_ref, tracking_uri)
-    data = load_data(data_dir, mapping, clock=clock, require_leads=False)
-    present = set(data.event_columns)
-    scored, report, warnings = predict_leads(
-        data, model_ref, as_of, tracking_uri, chunk_rows, progress, present_event_columns=present,
-    )
-    report["data_report"] = data.report
-    report_path = out.with_name(out.name + ".report.json")
-    write_table(scored, out)
-    with atomic_path(report_path) as tmp:
-        tmp.write_text(json.dumps(report, indent=2))
-    last = f"p_{_funnel(list(report.get('thresholds', {})) or [c[2:] for c in scored.columns if c.startswith('p_')])[-1]}"
-    candidates = scored[scored[last].notna()] if last in scored.columns else scored
-    top = candidates.sort_values([last, "lead_id"], ascending=[False, True]).head(10)
-    _, name, _ = parse_model_ref(model_ref)
-    return PredictionSummary(
-        out=out, report_path=report_path, n_leads=len(scored),
-        as_of=to_utc(report["as_of"]), model_name=name, model_version=report.get("model_version", ""),
-        stage_shares=report.get("stage_share", {}), warnings=[*data.report, *warnings], top=top,
-    )

@@ -2,7 +2,8 @@
 
 Generate a synthetic funnel, build features, train and register the MQL/SQL models in MLflow,
 compare them with the default rule scorecard, score the open leads with the new model and show
-the ten best with their reasons.
+the ten best with their reasons; then score the leads as of three weekly dates back-dated into the
+model's test window (so their outcomes are known) and monitor those runs and today's.
 """
 
 import time
@@ -11,12 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from leadq.compare.core import compare_to_dir
 from leadq.config import load_config
 from leadq.steps.generate import generate_to_dir
+from leadq.steps.monitor import describe as describe_monitoring
+from leadq.steps.monitor import monitor_to_dir
 from leadq.steps.features import features_to_file
+from leadq.steps.compare import compare_to_dir
+from leadq.steps.predict import predict_to_file
 from leadq.steps.train import train_from_files
-from leadq.scoring.predict import predict_to_file
 from leadq.data.synth import DEFAULT_END
 
 
@@ -67,5 +70,18 @@ def run_demo(
     echo("top ten leads:")
     with pd.option_context("display.max_colwidth", 90, "display.width", 200):
         echo(summary.top[["lead_id", "score", "stage", "reasons"]].to_string(index=False))
+
+    last_cutoff = outcome.result.split.test[-1]
+    back_dated = [last_cutoff - pd.Timedelta(weeks=k) for k in (2, 1, 0)]
+    for as_of in back_dated:
+        predict_to_file(out, out / "scoring_runs" / f"{as_of.date()}.csv", model_ref, as_of,
+                        tracking_uri=outcome.tracking_uri)
+    say(f"scored the leads as of {', '.join(str(d.date()) for d in back_dated)} (back-dated: their "
+        f"{config.horizon_days}-day outcomes are known) into {out / 'scoring_runs'}")
+    monitoring = monitor_to_dir([out / "scoring_runs", scores_path], out, out / "monitor",
+                                tracking_uri=outcome.tracking_uri)
+    for line in describe_monitoring(monitoring):
+        say(line.strip())
     say("done")
-    return {"counts": counts, "training": outcome, "comparison": comparison, "prediction": summary}
+    return {"counts": counts, "training": outcome, "comparison": comparison, "prediction": summary,
+            "monitoring": monitoring}

@@ -192,17 +192,26 @@ class ModelArtifacts:
 
 def load_model_artifacts(model_uri: str, tracking_uri: str | None = None) -> ModelArtifacts:
     """Download a logged model and read its spec, thresholds, reference and importances."""
+    from mlflow.exceptions import MlflowException
+
+    from leadq.core.errors import ModelNotFoundError
     from leadq.features.spec import FeatureSpec
 
-    if tracking_uri is None:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
-    else:
-        from leadq.tracking.store import use_tracking_uri
-
-        # models:/ URIs resolve through the registry URI, which the argument does not set.
-        with use_tracking_uri(tracking_uri):
+    try:
+        if tracking_uri is None:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+        else:
+            from leadq.tracking.store import use_tracking_uri
+
+            # models:/ URIs resolve through the registry URI, which the argument does not set.
+            with use_tracking_uri(tracking_uri):
+                local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+    except MlflowException as exc:  # a run or artifact path that does not exist
+        first = (str(exc.message).strip().splitlines() or ["not found"])[0]
+        raise ModelNotFoundError(f"model '{model_uri}' cannot be loaded: {first}") from None
     folder = local / "artifacts"
+    if not (folder / SPEC_FILE).is_file():
+        raise ModelNotFoundError(f"model '{model_uri}' is not a leadq model (no {SPEC_FILE} in its artifacts)")
     spec_doc = json.loads((folder / SPEC_FILE).read_text())
     spec_fields = {k: v for k, v in spec_doc.items() if k in FeatureSpec.model_fields}
     thresholds = json.loads((folder / THRESHOLDS_FILE).read_text())

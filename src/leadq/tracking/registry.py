@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from leadq.core.errors import BadInputError, ModelNotFoundError
+from leadq.core.model_refs import check_model_name, check_version_or_alias
 from leadq.models.metrics import binary_metrics, lower_is_better
 from leadq.tracking.store import client
 
@@ -190,12 +191,23 @@ def decide(
     gain = (champion_value - challenger_value) if lower else (challenger_value - champion_value)
     promoted = bool(gain > margin)
     verdict = "promoted" if promoted else "not promoted"
-    reason = (
-        f"{verdict}: {metric} {challenger_value:.6f} vs champion v{champion_version} "
-        f"{champion_value:.6f} ({'lower' if lower else 'higher'} is better, margin {margin:g})"
-    )
+    ours, theirs = _distinct_figures(challenger_value, champion_value)
+    if lower:
+        comparison = f"{'<' if promoted else '>='} champion v{champion_version} {theirs} - margin {margin:g}"
+    else:
+        comparison = f"{'>' if promoted else '<='} champion v{champion_version} {theirs} + margin {margin:g}"
+    reason = f"{verdict}: {metric} {ours} {comparison}"
     return GateDecision(version, promoted, metric, challenger_value, champion_value,
                         champion_version, margin, reason)
+
+
+def _distinct_figures(a: float, b: float) -> tuple[str, str]:
+    """Both numbers with 4 decimals, or as many more (up to 10) as it takes to tell them apart."""
+    for decimals in range(4, 11):
+        text_a, text_b = f"{a:.{decimals}f}", f"{b:.{decimals}f}"
+        if text_a != text_b:
+            return text_a, text_b
+    return f"{a:.4f}", f"{b:.4f}"
 
 
 def run_gate(
@@ -214,18 +226,29 @@ def run_gate(
     return decision
 
 
+def resolve_version(name: str, version_or_alias: str, tracking_uri: str) -> str:
+    """The version number a number or an alias (`challenger`) names; one-line errors for a bad
+    name or reference (exit 2) or a missing one (exit 3, listing what exists)."""
+    check_model_name(name)
+    ref = check_version_or_alias(str(version_or_alias))
+    return str(model_version(name, ref, tracking_uri).version)
+
+
 def promote(name: str, version: str, tracking_uri: str) -> str | None:
-    """Make `version` the champion (explicit override of the gate); returns the previous one."""
-    model_version(name, str(version), tracking_uri)
+    """Make `version` (a number, or an alias such as `challenger`: the version it points to) the
+    champion, an explicit override of the gate; returns the previous champion."""
+    resolved = resolve_version(name, version, tracking_uri)
     previous = _aliases(name, tracking_uri).get(CHAMPION)
     previous = None if previous is None else str(previous)
-    client(tracking_uri).set_registered_model_alias(name, CHAMPION, str(version))
+    client(tracking_uri).set_registered_model_alias(name, CHAMPION, resolved)
     return previous
 
 
 def list_versions(name: str, tracking_uri: str) -> pd.DataFrame:
-    """One row per version: version, aliases, created_at (UTC), run_id and the run's test
-    metrics (`test_roc_auc_*`, `test_pr_auc_*`, `test_log_loss_*`)."""
+    """One row per version: version, aliases, created_at (UTC), run_id, the version's tags
+    (`tags`), the run's `leadq.*` tags (`run_tags`) and the run's test metrics
+    (`test_roc_auc_*`, `test_pr_auc_*`, `test_log_loss_*`)."""
+    check_model_name(name, "--name")
     _require_model(name, tracking_uri)
     mlflow_client = client(tracking_uri)
     aliases = _aliases(name, tracking_uri)
@@ -236,9 +259,13 @@ def list_versions(name: str, tracking_uri: str) -> pd.DataFrame:
             "aliases": ", ".join(sorted(a for a, v in aliases.items() if str(v) == str(mv.version))),
             "created_at": pd.Timestamp(mv.creation_timestamp, unit="ms", tz="UTC"),
             "run_id": mv.run_id,
+            "tags": dict(mv.tags or {}),
+            "run_tags": {},
         }
         if mv.run_id:
-            metrics = mlflow_client.get_run(mv.run_id).data.metrics
+            run = mlflow_client.get_run(mv.run_id)
+            row["run_tags"] = {k: v for k, v in run.data.tags.items() if k.startswith("leadq.")}
+            metrics = run.data.metrics
             for key in sorted(metrics):
                 if key.startswith(("test_roc_auc_", "test_pr_auc_", "test_log_loss_")):
                     row[key] = metrics[key]

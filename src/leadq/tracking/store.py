@@ -44,11 +44,39 @@ def artifact_location(tracking_uri: str) -> str | None:
     return (db.parent / ARTIFACTS_FOLDER).resolve().as_uri()
 
 
+_READY_STORES: set[str] = set()
+
+
+@contextmanager
+def store_lock(db: Path) -> Iterator[None]:
+    """An exclusive lock on `db`'s lock file (`FILE.lock`), for creating or rewriting the store
+    (a no-op where `fcntl` is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(db.with_name(db.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def prepare_store(tracking_uri: str) -> None:
-    """Create the SQLite database's folder if needed (lazily, when a command needs the store)."""
+    """Create a SQLite store's folder and tables if needed (lazily, when a command first uses the
+    store), under `store_lock`: MLflow's table creation fails when a second process runs it at
+    the same time on a new database."""
     db = sqlite_path(tracking_uri)
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
+    if db is None or tracking_uri in _READY_STORES:
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with store_lock(db):
+        mlflow_client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        mlflow_client.search_experiments(max_results=1)
+        mlflow_client.search_registered_models(max_results=1)
+    _READY_STORES.add(tracking_uri)
 
 
 @contextmanager

@@ -13,32 +13,32 @@ file, its id column, its label column, an optional timestamp column, the columns
 Every other column is a feature under its own name (spaces and punctuation included): numeric
 when 99 % of its filled values parse as numbers (infinities count as missing), else categorical
 (normalised and pooled by the candidate pipelines), unless `column_types` says otherwise; plus,
-with `count_missing`, the number of missing fields per lead (`missing_fields`).
+with `count_missing`, the number of missing fields per lead (`missing_fields`). A column empty
+in every row or holding one value in every row is left out, with a report line, and the logged
+`doc` says so (`unused_columns`).
 
-Library entry points (plain functions over a config and a path):
+The file is read by DuckDB and Arrow column at a time (`leadq.data.lead_reader`), in its CSV
+dialect (sniffed, or `csv:`); `timestamp_format` reads epoch or strftime times.
 
-- `load_lead_table(config, path=None) -> LeadTable`: features, labels, ids and the FeatureSpec;
-  this is what `leadq compare` and notebooks call to get a lead table's rows;
-- `train_lead_table(config, path=None, ...) -> TrainingOutcome`: the `leadq train` step;
-- `predict_lead_table(path, model_ref, ...)` and `predict_lead_table_to_file(...)`: `leadq predict`;
-- `score_lead_table_rules(config, path, scorecard)`: `leadq rules score` on a lead table;
-- `cv_folds(y, n_folds, seed)` and `out_of_fold_probabilities(table, config, chosen)`: the
-  training folds and a run's calibrated out-of-fold probabilities, rebuilt (`leadq compare`).
+Entry points: `load_lead_table(config, path=None) -> LeadTable` (features, labels, ids and the
+FeatureSpec, for training, `leadq compare` and notebooks), `read_for_scoring(path, doc)` (a new
+export read as a model's logged `doc` says) and `read_ids_and_cells` (for rule scorecards).
+Training on such a table is `leadq.steps.train.train_lead_table`, scoring
+`leadq.scoring.lead_table`, its cross-validation `leadq.models.cross_validation`.
 """
 
 import hashlib
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from leadq.config import LeadTableConfig, PipelineConfig
 from leadq.core.errors import BadInputError
 from leadq.data.bound import quote_identifier
 from leadq.data.csv_dialect import CsvOptions
@@ -59,12 +59,78 @@ from leadq.data.lead_reader import (
     text_sql,
     written_text_sql,
 )
-from leadq.data.timestamps import is_numeric, timestamp_sql
+from leadq.data.policy import NUMERIC_SHARE_FOR_NUMBER
+from leadq.data.timestamps import check_format_word, is_numeric, timestamp_sql
 from leadq.features.spec import FeatureSpec
 
-NUMERIC_SHARE_FOR_NUMBER = 0.99
+
 MISSING_COUNT_COLUMN = "missing_fields"
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class LeadTableConfig(BaseModel):
+    """A lead-level table (a CRM export: one row per lead, a label column, no events).
+
+    Set this section to train and score on such a table instead of the three-table snapshots.
+    See `leadq.features.lead_table` for how the table is read, typed and validated.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | None = Field(
+        default=None,
+        description="CSV or Parquet file; `--data FILE` overrides it. `${VAR}` and `${VAR:-default}` "
+        "are expanded from the environment.",
+    )
+    id_column: str = Field(min_length=1, description="Column that identifies a lead (unique).")
+    label_column: str = Field(
+        min_length=1, description="Binary outcome: 0/1, yes/no or true/false (any case)."
+    )
+    timestamp_column: str | None = Field(
+        default=None,
+        description="When set, the split is by time (split fractions); else stratified k-fold CV.",
+    )
+    exclude_columns: list[str] = Field(
+        default_factory=list, description="Columns never used as features (ids, sales-entered fields)."
+    )
+    missing_values: list[str] = Field(
+        default_factory=lambda: ["Select", "", "N/A"],
+        description="Cell values that mean 'missing' (compared trimmed and case-insensitively).",
+    )
+    column_types: dict[str, Literal["numeric", "categorical"]] = Field(
+        default_factory=dict,
+        description="Force a column's type; others are numeric when 99 % of their values parse.",
+    )
+    timestamp_format: str | None = Field(
+        default=None,
+        description="How timestamp_column is written: iso (default), epoch_s, epoch_ms, epoch_us or a "
+        "strftime format such as '%d/%m/%Y'.",
+    )
+    csv: CsvOptions = Field(
+        default_factory=CsvOptions,
+        description="CSV delimiter, decimal mark, encoding, quote; sniffed from the file when left out.",
+    )
+    cv_folds: int = Field(default=5, ge=2, le=20, description="Stratified folds (no timestamp).")
+    count_missing: bool = Field(
+        default=True, description="Add a feature counting each lead's missing fields."
+    )
+    max_bad_fraction: float = Field(
+        default=0.01, ge=0, lt=1,
+        description="Stop when more than this share of labels is missing or unparseable.",
+    )
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _format_known(cls, fmt: str | None) -> str | None:
+        return check_format_word(fmt)
+
+
+
+class ConfigWithLeadTable(Protocol):
+    """What reading a lead table needs of a pipeline config (`leadq.config.PipelineConfig`)."""
+
+    lead_table: LeadTableConfig | None
+    targets: list[str]
 
 
 @dataclass
@@ -74,8 +140,8 @@ class LeadTable:
     `features` holds `spec.feature_columns()` (numerics as float, categoricals as strings or
     None), one row per lead in file order; `y` the 0/1 labels (None when scoring a table
     without its label column); `ids` the lead ids as strings; `raw` the cells as read, with
-    missing values missing (for training; scoring keeps only the ids); `doc` how the table was
-    read (logged with a model, so scoring reads a new export the same way).
+    missing values as None (what rule scorecards see); `doc` how the table was read (logged
+    with a model, so scoring reads a new export the same way).
     """
 
     features: pd.DataFrame
@@ -110,7 +176,7 @@ def expand_path(text: str) -> str:
     return os.path.expanduser(_ENV_PATTERN.sub(replace, text))
 
 
-def resolve_path(config: PipelineConfig, path: str | Path | None = None) -> Path:
+def resolve_path(config: "ConfigWithLeadTable", path: str | Path | None = None) -> Path:
     """The table's file: `path` (the `--data` flag), else the config's `lead_table.path`."""
     table = _section(config)
     if path is not None:
@@ -120,7 +186,7 @@ def resolve_path(config: PipelineConfig, path: str | Path | None = None) -> Path
     return Path(expand_path(table.path))
 
 
-def _section(config: PipelineConfig) -> LeadTableConfig:
+def _section(config: "ConfigWithLeadTable") -> "LeadTableConfig":
     if config.lead_table is None:
         raise BadInputError("config: no 'lead_table' section (id_column, label_column) for a lead-level "
                             "table; pass --config with one (see pipelines/xeducation.yaml)")
@@ -318,7 +384,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_lead_table(config: PipelineConfig, path: str | Path | None = None) -> LeadTable:
+def load_lead_table(config: "ConfigWithLeadTable", path: str | Path | None = None) -> LeadTable:
     """Read, validate and type the lead table of `config` (or the file at `path`) for training.
 
     Returns a `LeadTable` with `features` (the spec's columns), `y` (0/1), `ids`, `spec` and the
@@ -404,235 +470,20 @@ def read_for_scoring(path: str | Path, doc: dict[str, Any]) -> LeadTable:
     )
 
 
-def train_lead_table(
-    config: PipelineConfig,
-    path: str | Path | None = None,
-    tracking_uri: str | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
-):
-    """The `leadq train` step for a lead table: audit, cross-validate (or split by time when the
-    config names a timestamp column), fit on all rows, log to MLflow, register and gate.
-
-    Returns a `leadq.models.train.TrainingOutcome`; its `result.extra_metrics` holds the CV figures
-    (`cv_roc_auc_mean`, `cv_roc_auc_std`, `cv_brier_mean`, ..., and the same with `baseline_`
-    for the plain HistGradientBoosting baseline on the same folds).
-    """
-    from leadq.models.train import (
-        TrainingOutcome,
-        log_training,
-        register_and_gate,
-        train_cross_validated,
-        train_models,
-    )
-    from leadq.tracking.store import resolve_tracking_uri
-
-    table = load_lead_table(config, path)
-    examples = table.examples()
-    if table.timestamps is not None:
-        result = train_models(examples, table.spec, config, progress=progress)
-    else:
-        result = train_cross_validated(examples, table.spec, config, config.lead_table.cv_folds,
-                                       progress=progress, source=table.source)
-    result.lead_table = table.doc
-    uri = resolve_tracking_uri(tracking_uri, config.tracking_uri)
-    fingerprint = {"lead_table": {k: table.doc[k] for k in ("source", "sha256", "rows")},
-                   "positives": int(table.y.sum())}
-    run_id, model_uri, experiment_id = log_training(result, config, uri, fingerprint=fingerprint,
-                                                    data_report=table.report)
-    version, decision = register_and_gate(result, config, run_id, model_uri, uri)
-    return TrainingOutcome(
-        result=result, run_id=run_id, model_uri=model_uri, version=version, decision=decision,
-        tracking_uri=uri, experiment_id=experiment_id, spec=table.spec, data_report=table.report,
-    )
-
-
-def model_lead_table_doc(model_ref: str | None, tracking_uri: str) -> dict[str, Any] | None:
-    """The lead-table doc logged with the run of a registered model (None: not a lead-table model)."""
-    import json
-
-    import mlflow
-
-    from leadq.scoring.predict import parse_model_ref
-    from leadq.tracking.registry import model_version
-    from leadq.models.train import LEAD_TABLE_FILE
-    from leadq.tracking.store import use_tracking_uri
-
-    model_uri, name, ref = parse_model_ref(model_ref)
-    if name:
-        run_id = model_version(name, ref, tracking_uri).run_id
-    elif model_uri.startswith("runs:/"):
-        run_id = model_uri.removeprefix("runs:/").split("/", 1)[0]
-    else:
-        return None
-    if not run_id:
-        return None
-    with use_tracking_uri(tracking_uri):
-        try:
-            local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=LEAD_TABLE_FILE)
-        except Exception:  # noqa: BLE001 - absent artifact: a three-table model
-            return None
-    return json.loads(Path(local).read_text())
-
-
-def predict_lead_table(
-    path: str | Path,
-    model_ref: str | None = None,
-    tracking_uri: str | None = None,
-) -> tuple[pd.DataFrame, dict, list[str]]:
-    """Score every lead of a lead-level table with a model trained on such a table.
-
-    Returns (scored table, report, warnings). Columns: `lead_id`, `p_<target>`, `score`
-    (round(100 p)), `stage` (the target in upper case at or above the model's threshold, else
-    `nurture`), `reasons` (in the export's own column names), `model_name`, `model_version`,
-    `scored_at`.
-    """
-    import mlflow
-
-    from leadq.core.errors import ModelNotFoundError
-    from leadq.scoring.predict import _drift_report, parse_model_ref
-    from leadq.tracking.pyfunc import load_model_artifacts
-    from leadq.models.reasons import feature_contributions, top_reasons
-    from leadq.tracking.registry import model_version, resolve_model_uri
-    from leadq.tracking.store import resolve_tracking_uri, use_tracking_uri
-
-    tracking_uri = resolve_tracking_uri(tracking_uri)
-    model_uri, name, ref = parse_model_ref(model_ref)
-    with use_tracking_uri(tracking_uri):
-        resolve_model_uri(model_uri, tracking_uri)
-        doc = model_lead_table_doc(model_ref, tracking_uri)
-        if doc is None:
-            raise BadInputError(f"{path}: is a single file, but model '{model_uri}' was trained on the "
-                                "three tables: give --data the folder with leads, events and outcomes")
-        version = str(model_version(name, ref, tracking_uri).version) if name else ref
-        try:
-            artifacts = load_model_artifacts(model_uri, tracking_uri)
-            pyfunc = mlflow.pyfunc.load_model(model_uri)
-        except OSError as exc:  # pragma: no cover - a store whose files were removed
-            raise ModelNotFoundError(f"model '{model_uri}' cannot be loaded: {exc}") from None
-    table = read_for_scoring(path, doc)
-    columns = artifacts.spec.feature_columns()
-    target = artifacts.targets[-1]
-    scored_at = pd.Timestamp.now(tz="UTC").isoformat()
-    p = pyfunc.predict(table.features[columns])[f"p_{target}"].to_numpy(dtype=float)
-    pipelines = artifacts.load_pipelines()
-    contributions = feature_contributions(pipelines[target], table.features, columns)
-    scored = pd.DataFrame({
-        "lead_id": table.ids.to_numpy(),
-        f"p_{target}": p,
-        "score": np.round(100 * p).astype(int),
-        "stage": np.where(p >= artifacts.thresholds[target], target.upper(), "nurture"),
-        "reasons": top_reasons(contributions, table.features[columns]).to_numpy(),
-        "model_name": name or model_uri,
-        "model_version": version,
-        "scored_at": scored_at,
-    })
-    psi, warnings = _drift_report(scored, table.features, artifacts.reference, f"p_{target}")
-    report = {
-        "leads_scored": int(len(scored)),
-        "scored_at": scored_at,
-        "model_uri": model_uri,
-        "model_version": version,
-        "stage_share": {s: float(v) for s, v in scored["stage"].value_counts(normalize=True).items()},
-        "psi": psi,
-        "warnings": warnings,
-        "data_report": table.report,
-    }
-    return scored, report, [*table.report, *warnings]
-
-
-def predict_lead_table_to_file(path: str | Path, out: str | Path, model_ref: str | None = None,
-                               tracking_uri: str | None = None):
-    """`predict_lead_table`, written to `out` (.csv or .parquet) and `out.report.json` atomically;
-    returns a `leadq.scoring.predict.PredictionSummary`."""
-    import json
-
-    from leadq.core.files import atomic_path, write_table
-    from leadq.scoring.predict import PredictionSummary, parse_model_ref
-
-    out = Path(out)
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise BadInputError(f"{out}: output must end in .csv or .parquet")
-    scored, report, warnings = predict_lead_table(path, model_ref, tracking_uri)
-    report_path = out.with_name(out.name + ".report.json")
-    write_table(scored, out)
-    with atomic_path(report_path) as tmp:
-        tmp.write_text(json.dumps(report, indent=2, default=float))
-    p_col = next(c for c in scored.columns if c.startswith("p_"))
-    _, name, _ = parse_model_ref(model_ref)
-    return PredictionSummary(
-        out=out, report_path=report_path, n_leads=len(scored), as_of=pd.Timestamp(report["scored_at"]),
-        model_name=name, model_version=report["model_version"], stage_shares=report["stage_share"],
-        warnings=warnings, top=scored.sort_values([p_col, "lead_id"], ascending=[False, True]).head(10),
-    )
-
-
-def score_lead_table_rules(config: PipelineConfig, path: str | Path | None, scorecard) -> pd.DataFrame:
-    """Attribute points of a rule scorecard for every lead of a lead table (`lead_id`, `points`,
-    `stage`). Event rules need events, which a lead table has none of: they add nothing."""
-    from leadq.rules.scorecard import attribute_points, route
-
+def read_ids_and_cells(config: "ConfigWithLeadTable", path: str | Path | None,
+                       needed_columns: list[str]) -> tuple[pd.Series, pd.DataFrame]:
+    """Every lead of a lead table with an id: (ids, cells as read), after checking that the
+    `needed_columns` exist (a rule scorecard's attribute columns)."""
     table_config = _section(config)
     file = resolve_path(config, path)
     source = str(file)
-    raw = read_raw(file, table_config.missing_values)
+    raw = read_raw(file, table_config.missing_values, table_config.csv)
     _require(raw, table_config.id_column, source, "id")
     ids = _ids(raw, table_config.id_column, source, 1.0, [])
-    raw = raw[ids.notna().to_numpy()].reset_index(drop=True)
-    missing = [r.column for r in scorecard.attributes if r.column not in raw.columns]
+    keep = ids.notna().to_numpy()
+    raw = raw[keep].reset_index(drop=True)
+    missing = [c for c in needed_columns if c not in raw.columns]
     if missing:
         raise BadInputError(f"{source}: column '{missing[0]}' used by the scorecard is missing in all "
                             f"{len(raw)} rows")
-    points = np.round(attribute_points(raw, scorecard.attributes)).astype(int)
-    return pd.DataFrame({
-        "lead_id": ids.dropna().to_numpy(),
-        "points": points,
-        "stage": route(points, scorecard.thresholds),
-    })
-
-
-def cv_folds(y: np.ndarray, n_folds: int, seed: int) -> list:
-    """The fixed seeded stratified folds `leadq.models.train.train_cross_validated` splits a lead table
-    into: (fit rows, scored rows) pairs, the same for every run on the same table and config."""
-    from sklearn.model_selection import StratifiedKFold
-
-    return list(StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-                .split(np.zeros(len(y)), y))
-
-
-def out_of_fold_probabilities(table: LeadTable, config: PipelineConfig, chosen: str,
-                              progress: Callable[[str, int, int], None] | None = None
-                              ) -> tuple[np.ndarray, np.ndarray]:
-    """The calibrated out-of-fold probabilities training measured a lead-table model on, rebuilt.
-
-    Candidate `chosen` (the run's `chosen.<target>` param) is refitted on each training fold
-    of `cv_folds` (`config.lead_table.cv_folds`, `config.seed`) and scored on the fold left out
-    (`leadq.models.train._decision_scores`), then calibrated across folds with
-    `leadq.models.train.cross_calibrate`, exactly as `train_cross_validated` does. Same table and config
-    give the probabilities behind the run's `test_*` metrics. Returns (p, fold index per row).
-    """
-    from sklearn.base import clone
-    from threadpoolctl import threadpool_limits
-
-    from leadq.models.candidates import build_candidates
-    from leadq.models.train import _decision_scores, cross_calibrate
-
-    if table.y is None:
-        raise BadInputError(f"{table.source}: out-of-fold predictions need the label column")
-    candidates = build_candidates(table.spec, config.candidates, config.seed)
-    if chosen not in candidates:
-        raise BadInputError(f"candidate '{chosen}' the model was trained with is not enabled in the "
-                            f"config (enabled: {', '.join(candidates) or 'none'})")
-    y = table.y.astype(float)
-    n_folds = _section(config).cv_folds
-    folds = cv_folds(y, n_folds, config.seed)
-    X = table.features[table.spec.feature_columns()]
-    scores = np.empty(len(y))
-    fold_of = np.empty(len(y), dtype=int)
-    with threadpool_limits(limits=config.candidates.threads, user_api="openmp"):
-        for k, (fit_rows, score_rows) in enumerate(folds):
-            if progress is not None:
-                progress(f"{table.target}: refitting {chosen}, fold {k + 1} of {n_folds}", k, n_folds)
-            model = clone(candidates[chosen]).fit(X.iloc[fit_rows], y[fit_rows])
-            scores[score_rows] = _decision_scores(model, X.iloc[score_rows])
-            fold_of[score_rows] = k
-    return cross_calibrate(scores, y, folds, config.candidates.calibration), fold_of
+    return ids[keep].reset_index(drop=True), raw
