@@ -74,7 +74,7 @@ def write_export(path: Path, rows: int, seed: int = 0) -> None:
                 values = np.round(numbers[:, j], 2).astype(object)
                 values[rng.random(n) < 0.08] = ""
                 frame[f"Metric {j + 1} (avg)"] = values
-            for j, (k, c) in enumerate(zip(levels, codes)):
+            for j, c in enumerate(codes):
                 values = np.char.add(f"Level {j + 1}-", c.astype(str)).astype(object)
                 values[rng.random(n) < 0.1] = PLACEHOLDER
                 frame[f"Field {j + 1}"] = values
