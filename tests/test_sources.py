@@ -9,6 +9,7 @@ files with decimal commas, and epoch-second, -millisecond and -microsecond times
 """
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -188,3 +189,29 @@ def test_predict_and_compare_use_the_logged_mapping_unless_told_otherwise(tmp_pa
                                    str(tmp_path / "rules.yaml"), *model])
     assert compared.exit_code == 0, compared.output
     assert (tmp_path / "compare" / "report.html").is_file()
+
+
+def test_no_tool_names_a_column_or_value_in_the_source_code():
+    """The tools' file, column and value names live in pipelines/sources/*.yaml only."""
+    contract = {"lead_id", "created_at", "ts", "event_type", "duration_s", "page", "content_id", "channel",
+                "stage", "reached_at", "leads", "events", "outcomes"}
+    names: set[str] = set()
+    for shape in WRITERS:
+        mapping = _mapping(shape)
+        for table in mapping.columns.values():
+            for source in table.values():
+                names.update(source if isinstance(source, list) else [source])
+        for source in mapping.tables.values():
+            names.update(source if isinstance(source, list) else [source] if isinstance(source, str) else [])
+        names.update(mapping.event_types)
+        names.update(mapping.stages)
+        names.update(mapping.stage_columns.values())
+        names.update(mapping.exclude_columns)
+        names.update(c for rule in mapping.event_rules for c in rule.when)
+    # Distinctive names only: several words, capitals or underscores ("created" is plain English).
+    names = {n for n in names if n not in contract and re.search(r"[ A-Z_]", n) and len(n) >= 5}
+    assert len(names) > 40
+    found = [(str(path.relative_to(ROOT)), name) for path in (ROOT / "src").rglob("*")
+             if path.is_file() and path.suffix in (".py", ".yaml")
+             for name in names if re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", path.read_text())]
+    assert found == []

@@ -31,7 +31,7 @@ class DataConfig(_Section):
     mapping: DataMapping = Field(
         default_factory=DataMapping,
         description="The mapping itself, or the path of a mapping YAML file (in a config file: relative "
-        "to the file's folder, else to the working directory), e.g. pipelines/sources/hubspot.yaml.",
+        "to the file's folder, else to the working directory), e.g. one of pipelines/sources/.",
     )
 
     @field_validator("mapping", mode="before")

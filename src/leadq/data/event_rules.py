@@ -6,7 +6,7 @@ An event's type is decided in this order:
    value, any case, or a regex searched in it; an `event_type` condition is matched on the
    event's own type and on its mapped type, case, spaces, `_` and `-` ignored);
 2. else its own type through `event_types` (matched the same insensitive way);
-3. else its own type when it spells a canonical type (`Page View` is `page_view`);
+3. else its own type when it spells a canonical type (`PAGE-VIEW` is `page_view`);
 4. else its own type, trimmed, kept under its own name (counted in the `other` group).
 
 Steps 2-4 and the `event_type` conditions are decided once per distinct event-type value; the

@@ -2,8 +2,7 @@
 
 See data/README.md ("Mapping your own export") for every key with a worked example per export
 shape. Values (event types, stages) are matched by `value_key`: case, spaces, `_` and `-` do
-not matter, so `Sales Qualified Lead`, `salesqualifiedlead` and `sales_qualified_lead` are one
-value.
+not matter, so `Qualified Prospect`, `qualifiedprospect` and `QUALIFIED_PROSPECT` are one value.
 """
 
 import re

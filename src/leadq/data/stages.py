@@ -1,9 +1,9 @@
 """Funnel stages as a user's CRM spells them, and stage dates held as columns of the leads table.
 
-`stages:` maps the user's stage values onto stage names (`marketingqualifiedlead: mql`,
-`Sales Qualified Lead: sql`), matched like event types (case, spaces, `_` and `-` ignored);
+`stages:` maps the user's stage values onto stage names (`Qualified Prospect: mql`,
+`Opportunity: sql`), matched like event types (case, spaces, `_` and `-` ignored);
 unmapped values are kept lower-cased. `stage_columns:` names, per stage, a column of the leads
-table holding the date the lead reached it ("Became a Marketing Qualified Lead Date"); those
+table holding the date the lead reached it (`mql: "MQL date"`); those
 dates become outcome rows, beside the rows of an outcomes table when there is one. A stage
 column is never an attribute: it is the label.
 """
