@@ -120,7 +120,8 @@ def _global_state() -> dict:
     import mlflow
 
     return {
-        "environment": {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"},
+        "environment": {k: v for k, v in os.environ.items()
+                        if k != "PYTEST_CURRENT_TEST" and not k.startswith("KMP_")},  # OpenMP runtime settings libraries set on first import
         "working directory": os.getcwd(),
         "MLflow tracking URI": mlflow.get_tracking_uri(),
         "MLflow registry URI": mlflow.get_registry_uri(),

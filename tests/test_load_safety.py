@@ -212,3 +212,17 @@ def test_cutoffs_start_where_the_leads_are_not_at_a_stray_early_date(tmp_path):
     # the first weekly midnight on or after it, counted back from 2024-05-31 (June 30 minus 30 days).
     assert cutoffs[0] == pd.Timestamp("2024-01-05", tz="UTC")
     assert cutoffs[-1] == pd.Timestamp("2024-05-31", tz="UTC") and len(cutoffs) == 22
+
+
+def test_events_sharing_a_hash_are_compared_value_by_value(monkeypatch):
+    from leadq.data import integrity
+
+    columns = {
+        "lead_key": np.array([1, 2, 1, 1, 2], dtype=np.int32), "us": np.array([10, 10, 10, 11, 10]),
+        "type_code": np.zeros(5, dtype=np.int32), "page_hash": np.zeros(5, dtype=np.uint64),
+        "content_hash": np.zeros(5, dtype=np.uint64), "duration_s": np.array([np.nan, 1.0, np.nan, np.nan, 2.0]),
+    }
+    assert integrity.exact_duplicates(columns).tolist() == [False, False, True, False, False]
+    # Every event given the same hash: still only the exact copy of the first is dropped.
+    monkeypatch.setattr(integrity, "_digest", lambda cols: np.zeros(len(cols["us"]), dtype=np.uint64))
+    assert integrity.exact_duplicates(columns).tolist() == [False, False, True, False, False]

@@ -201,7 +201,7 @@ def test_score_examples_takes_any_key_types_and_unknown_leads():
 
 
 def test_a_scorecard_column_the_leads_lack_is_one_line(tmp_path):
-    from leadq.errors import BadInputError
+    from leadq.core.errors import BadInputError
 
     card = Scorecard.model_validate({"attributes": [{"column": "seniority", "equals": ["vp"], "points": 5}],
                                      "thresholds": {"mql": 1, "sql": 2}})
@@ -214,7 +214,7 @@ def test_a_scorecard_column_the_leads_lack_is_one_line(tmp_path):
 
 
 def test_score_leads_scores_the_open_leads_as_of_the_cutoff():
-    from leadq.rules import score_leads
+    from leadq.rules.scorecard import score_leads
 
     table = score_leads(data(), CARD, "2024-03-01")
     assert list(table.columns) == ["lead_id", "points", "stage", "as_of"]

@@ -9,47 +9,68 @@
 """
 
 import numpy as np
-import pandas as pd
-
-
-def _mix(values: np.ndarray, salt: int) -> np.ndarray:
-    """A well-spread 64-bit hash of each value (splitmix64 finaliser)."""
-    with np.errstate(over="ignore"):
-        x = values.astype(np.uint64, copy=True) if values.dtype != np.float64 else values.view(np.uint64).copy()
-        x += np.uint64(salt)
-        x ^= x >> np.uint64(30)
-        x *= np.uint64(0xBF58476D1CE4E5B9)
-        x ^= x >> np.uint64(27)
-        x *= np.uint64(0x94D049BB133111EB)
-        x ^= x >> np.uint64(31)
-    return x
-
 
 DUPLICATE_KEY = ("lead_key", "us", "type_code", "page_hash", "content_hash", "duration_s")
 
 
+def _bits(values: np.ndarray) -> np.ndarray:
+    """The values as 64-bit patterns (floats by their bits: equal NaNs compare equal)."""
+    return values.view(np.uint64) if values.dtype == np.float64 else values.astype(np.uint64)
+
+
+MULTIPLIERS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5,
+               0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53)
+
+
+def _digest(columns: dict[str, np.ndarray]) -> np.ndarray:
+    """A 64-bit hash of each event's duplicate key: each column times an odd constant, XORed, then
+    mixed (a few passes over the arrays; equal events always get equal hashes)."""
+    digest = None
+    with np.errstate(over="ignore"):
+        for name, multiplier in zip(DUPLICATE_KEY, MULTIPLIERS):
+            term = _bits(columns[name]) * np.uint64(multiplier)
+            if digest is None:
+                digest = term
+            else:
+                digest ^= term
+        digest ^= digest >> np.uint64(29)
+        digest *= np.uint64(0xBF58476D1CE4E5B9)
+        digest ^= digest >> np.uint64(32)
+    return digest
+
+
 def exact_duplicates(columns: dict[str, np.ndarray]) -> np.ndarray | None:
     """True for every event that repeats an earlier one exactly (same lead, time, type, page,
-    content and duration), None when there is none. One hash and one sort find the candidates;
-    only rows sharing a hash are compared value by value."""
+    content and duration), None when there is none.
+
+    One hash per event and one sort answer the usual "none" case. Otherwise the events are put
+    in hash order (stable, so the first of equal events comes first) and each is compared value
+    by value with the first event of its hash: only an exact copy is dropped, never an event
+    that merely shares a hash."""
     n = len(columns["us"])
     if n < 2:
         return None
-    digest = np.zeros(n, dtype=np.uint64)
-    for salt, name in enumerate(DUPLICATE_KEY, start=1):
-        with np.errstate(over="ignore"):
-            digest = digest * np.uint64(0x9E3779B97F4A7C15) ^ _mix(columns[name], salt)
+    digest = _digest(columns)
     ordered = np.sort(digest)
-    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
-    if not len(repeated):
+    if not np.any(ordered[1:] == ordered[:-1]):
         return None
-    rows = np.flatnonzero(np.isin(digest, repeated))
-    subset = pd.DataFrame({name: columns[name][rows] for name in DUPLICATE_KEY})
-    duplicated = subset.duplicated(keep="first").to_numpy()
-    if not duplicated.any():
+    del ordered
+    order = np.argsort(digest, kind="stable")
+    by_hash = digest[order]
+    repeats = np.flatnonzero(by_hash[1:] == by_hash[:-1]) + 1  # positions after the first of a hash
+    group_start = np.zeros(n, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, by_hash[1:] != by_hash[:-1]])
+    group_start[starts] = starts
+    np.maximum.accumulate(group_start, out=group_start)
+    rows, firsts = order[repeats], order[group_start[repeats]]
+    same = np.ones(len(rows), dtype=bool)
+    for name in DUPLICATE_KEY:
+        values = _bits(np.ascontiguousarray(columns[name]))
+        same &= values[rows] == values[firsts]
+    if not same.any():
         return None
     out = np.zeros(n, dtype=bool)
-    out[rows[duplicated]] = True
+    out[rows[same]] = True
     return out
 
 
