@@ -207,13 +207,16 @@ def train(
     config: ConfigOpt = None,
     data: Annotated[Optional[str], typer.Option("--data", help="Data folder or database URL (default: the config's data.dir).")] = None,
     tracking_uri: TrackingOpt = None,
+    mapping: Annotated[
+        Optional[Path], typer.Option("--mapping", help="YAML mapping of your export (default: the config's data.mapping).")
+    ] = None,
 ) -> None:
     """Train the MQL/SQL models on snapshots, log the run to MLflow, register and gate."""
     from leadq.steps.train import train_from_files
 
     _quiet_mlflow()
     with user_errors(), terminal_progress() as progress:
-        outcome = train_from_files(config, data, tracking_uri, progress)
+        outcome = train_from_files(config, data, tracking_uri, progress, mapping_path=mapping)
     _print_report(outcome.data_report)
     _print_training(outcome)
 
@@ -277,7 +280,9 @@ def predict(
     ] = None,
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Cutoff (default: the latest event).")] = None,
     tracking_uri: TrackingOpt = None,
-    mapping: MappingOpt = None,
+    mapping: Annotated[
+        Optional[Path], typer.Option("--mapping", help="YAML mapping of your export (default: the one logged with the model).")
+    ] = None,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1, help="Leads scored per chunk.")] = 100_000,
     engine: EngineOpt = Engine.duckdb,
     spark_master: SparkMasterOpt = None,
@@ -437,16 +442,23 @@ def compare(
     ] = None,
     tracking_uri: TrackingOpt = None,
     allow_local_model: AllowLocalModelOpt = False,
+    mapping: Annotated[
+        Optional[Path], typer.Option("--mapping", help="YAML mapping of your export (default: the config's, logged with the model).")
+    ] = None,
 ) -> None:
     """Compare the model with the rule scorecard on the model's test window (report + MLflow run)."""
     from leadq.compare.report import describe
     from leadq.core.model_refs import check_model_reference
+    from leadq.core.yaml_model import load_yaml_model
+    from leadq.data.mapping import DataMapping
     from leadq.steps.compare import compare_to_dir
 
     _quiet_mlflow()
     with user_errors(), terminal_progress("comparing") as progress:
         model = check_model_reference(model, allow_local_model)
-        outcome = compare_to_dir(out, model, rules, config, data, tracking_uri, learned, progress=progress)
+        data_mapping = load_yaml_model(mapping, DataMapping) if mapping else None
+        outcome = compare_to_dir(out, model, rules, config, data, tracking_uri, learned, progress=progress,
+                                 mapping=data_mapping)
     _print_report(outcome.warnings)
     for line in describe(outcome.comparison, outcome.windows):
         typer.echo(line)

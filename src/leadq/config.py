@@ -28,7 +28,16 @@ class DataConfig(_Section):
     """Where the three tables live and how their columns map onto the contract."""
 
     dir: str = Field(default="data/demo", description="Folder with leads, events and outcomes, or a database URL.")
-    mapping: DataMapping = Field(default_factory=DataMapping)
+    mapping: DataMapping = Field(
+        default_factory=DataMapping,
+        description="The mapping itself, or the path of a mapping YAML file (in a config file: relative "
+        "to the file's folder, else to the working directory), e.g. one of pipelines/sources/.",
+    )
+
+    @field_validator("mapping", mode="before")
+    @classmethod
+    def _mapping_from_file(cls, value):
+        return read_yaml(Path(value).expanduser()) if isinstance(value, str) else value
 
 
 class SnapshotConfig(_Section):
@@ -254,12 +263,20 @@ class PipelineConfig(_Section):
         return self.split.gap_days if self.split.gap_days is not None else self.horizon_days
 
 
-def parse_config(raw: dict[str, Any] | None, source: str = "config") -> PipelineConfig:
-    """Validate a config mapping; any problem becomes one BadInputError line naming the key."""
+def parse_config(raw: dict[str, Any] | None, source: str = "config", base_dir: Path | None = None) -> PipelineConfig:
+    """Validate a config mapping; any problem becomes one BadInputError line naming the key.
+
+    A `data.mapping` given as a file path is looked up in `base_dir` first (the config file's
+    folder), then from the working directory."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise BadInputError(f"{source}: expected a mapping of keys to values at the top level")
+    data = raw.get("data")
+    if base_dir is not None and isinstance(data, dict) and isinstance(data.get("mapping"), str):
+        beside = Path(base_dir) / Path(data["mapping"]).expanduser()
+        if beside.is_file():
+            raw = {**raw, "data": {**data, "mapping": read_yaml(beside)}}
     return validate_model(raw, PipelineConfig, source)
 
 
@@ -267,7 +284,7 @@ def load_config(path: str | Path | None = None) -> PipelineConfig:
     """Read a pipeline YAML file (None: all defaults) into a validated PipelineConfig."""
     if path is None:
         return PipelineConfig()
-    return parse_config(read_yaml(Path(path)), source=str(path))
+    return parse_config(read_yaml(Path(path)), source=str(path), base_dir=Path(path).parent)
 
 
 def config_to_yaml(config: PipelineConfig) -> str:

@@ -30,9 +30,9 @@ from leadq.data.attributes import numeric_sql
 from leadq.data.contract import OPTIONAL_EVENT_COLUMNS, REQUIRED_COLUMNS, TABLES
 from leadq.data.database import is_database_url, read_database_tables
 from leadq.core.errors import BadInputError
-from leadq.core.files import find_table
+from leadq.data.event_rules import event_type_sql, rule_columns
 from leadq.data.integrity import exact_duplicates, id_format_hint
-from leadq.data.mapping import DataMapping
+from leadq.data.mapping import DataMapping, TableSource
 from leadq.data.policy import (
     NUMERIC_SHARE_FOR_NUMBER,
     check_lead_ids,
@@ -47,8 +47,10 @@ from leadq.data.policy import (
     require_columns,
     unparseable_duration_line,
 )
+from leadq.data.read_tables import gather_listed_columns, locate_tables, read_table
+from leadq.data.stages import derive_outcomes, stage_sql
+from leadq.data.timestamps import timestamp_sql
 
-TIMESTAMP_TYPES = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S")
 CLASSIFY_SAMPLE_ROWS = 20_000
 
 
@@ -85,6 +87,8 @@ class LoadedData:
     numeric_attributes: list[str] = field(default_factory=list)
     categorical_attributes: list[str] = field(default_factory=list)
     max_bad_fraction: float = 0.01
+    event_columns: list[str] = field(default_factory=lambda: list(OPTIONAL_EVENT_COLUMNS))
+    """The optional event columns (`duration_s`, `page`, ...) the events table has."""
 
     def frame(self, table: str) -> pd.DataFrame:
         """One validated table as a pandas DataFrame, with the contract's columns."""
@@ -158,41 +162,51 @@ def load_data(
     """Read `leads`, `events` and `outcomes` from `data_dir` and validate them.
 
     `data_dir` is a folder or a database URL (`leadq.data.database`); either way the tables
-    named by the mapping's `tables:` section are judged by the same policy."""
+    named by the mapping's `tables:` section are judged by the same policy. In a folder, a
+    table is a file or folder stem, a path, or a list of them (`leadq.data.read_tables`); CSV is
+    read in its sniffed or configured dialect. With `stage_columns`, the outcomes table is
+    optional."""
     mapping = mapping or DataMapping()
     if is_database_url(data_dir):
         tables, sources = read_database_tables(data_dir, mapping, TABLES)
         return load_frames(*(tables[t] for t in TABLES), mapping, clock, require_leads, con, sources=sources)
     con = con or connect()
-    sources = {}
+    sources, notes = {}, []
     for table in TABLES:
-        files, fmt = find_table(Path(data_dir), folder_table_name(mapping, table, data_dir))
-        paths = [str(p) for p in files]
         # Parquet is scanned again cheaply when needed; CSV is parsed once. File names reach
-        # DuckDB through its relation API (as values, never pasted into SQL text).
-        kind = "VIEW" if fmt == "parquet" else "TEMP TABLE"
-        try:
-            if fmt == "parquet":
-                relation = con.read_parquet(paths, union_by_name=True)
-            else:
-                relation = con.read_csv(paths, header=True, all_varchar=True, union_by_name=True)
-            relation.create_view(f"files_{table}", replace=True)
-            con.execute(f"CREATE OR REPLACE {kind} raw_{table} AS SELECT * FROM files_{table}")
-            con.execute(f"SELECT * FROM raw_{table} LIMIT 0")
-        except duckdb.Error as exc:
-            raise BadInputError(f"{paths[0]}: cannot be read as {fmt} ({str(exc).splitlines()[0]})") from None
-        sources[table] = paths[0] if len(paths) == 1 else f"{files[0].parent}/"
-    return _validate(con, sources, mapping, clock, require_leads)
+        # DuckDB as bound values, never pasted into SQL text.
+        required = table != "outcomes" or not mapping.stage_columns
+        found = locate_tables(Path(data_dir), table, folder_table_name(mapping, table, data_dir), required=required)
+        if found is None:
+            continue
+        read = read_table(con, f"raw_{table}", *found, options=mapping.csv)
+        gather_listed_columns(con, f"raw_{table}", mapping.listed_columns(table))
+        sources[table] = read.source
+        notes += read.notes
+    return _validate(con, sources, mapping, clock, require_leads, notes)
 
 
-def folder_table_name(mapping: DataMapping, table: str, data_dir) -> str:
-    """The file or folder name of contract table `table` in a data folder (the mapping's
-    `tables:` name, else the contract's); a `query:` needs a database."""
-    source = mapping.table_source(table)
-    if source.query is not None:
-        raise BadInputError(f"{data_dir}: the mapping gives a query for '{table}'; queries need a "
-                            "database source (postgresql://... or duckdb:///...)")
-    return source.table
+def folder_table_name(mapping: DataMapping, table: str, data_dir) -> str | list[str] | None:
+    """The file or folder name(s) of contract table `table` in a data folder (the mapping's
+    `tables:` entry; None: the contract's name); a `query:` needs a database."""
+    source = mapping.tables.get(table)
+    if isinstance(source, TableSource):
+        if source.query is not None:
+            raise BadInputError(f"{data_dir}: the mapping gives a query for '{table}'; queries need a "
+                                "database source (postgresql://... or duckdb:///...)")
+        return source.table
+    return source
+
+
+def attribute_columns(columns, mapping: DataMapping, id_src: str, created_src: str) -> list[str]:
+    """The leads table's columns that are attributes: all but the id and the creation time
+    (and the columns they are gathered from), the stage columns and the mapping's
+    `exclude_columns`."""
+    reserved = {id_src, created_src, "lead_id", "created_at", *mapping.stage_columns.values(),
+                *mapping.exclude_columns}
+    for name in (id_src, created_src):
+        reserved.update(mapping.listed_columns("leads").get(name, []))
+    return [c for c in columns if c not in reserved]
 
 
 def load_frames(
@@ -228,14 +242,12 @@ def _literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _timestamp_expr(column: str, column_type: str) -> str:
-    """The column as TIMESTAMPTZ; unparseable text and infinite timestamps (PostgreSQL exports
-    `-infinity`) are NULL, i.e. unparseable under the policy."""
-    col = _quote(column)
-    if column_type.upper() in TIMESTAMP_TYPES or column_type.upper().startswith("TIMESTAMP"):
-        value = f"CAST({col} AS TIMESTAMPTZ)"
-    else:
-        value = f"TRY_CAST(trim(CAST({col} AS VARCHAR)) AS TIMESTAMPTZ)"
+def _timestamp_expr(con, table: str, contract_col: str, column: str, column_type: str, mapping: DataMapping) -> str:
+    """The column as TIMESTAMPTZ in the mapping's format for it (`leadq.data.timestamps`);
+    unparseable text and infinite timestamps (PostgreSQL exports `-infinity`) are NULL, i.e.
+    unparseable under the policy."""
+    fmt = mapping.timestamp_format(table, contract_col, column)
+    value = timestamp_sql(con, column, column_type, fmt, f"mapping timestamps.{table}")
     return f"CASE WHEN isfinite({value}) THEN {value} END"
 
 
@@ -325,25 +337,11 @@ def _classify_attributes(con, attributes: list[str]) -> tuple[list[str], list[st
     return sorted(numeric, key=order.get), sorted(categorical, key=order.get)
 
 
-def _event_type_codes(con, mapping: DataMapping) -> list[str]:
-    """Table `event_type_codes` (source value, canonical name, code) for every event-type value
-    present; returns the canonical names in code order."""
-    mapped = {k.strip(): v.strip() for k, v in mapping.event_types.items()}
-    present = [row[0] for row in con.execute(
-        "SELECT DISTINCT event_type FROM parsed_events WHERE event_type IS NOT NULL").fetchall()]
-    canonical = {value: mapped.get(value, value) for value in present}
-    names = sorted(set(canonical.values()))
-    code = {name: i for i, name in enumerate(names)}
-    con.execute("CREATE OR REPLACE TEMP TABLE event_type_codes (source VARCHAR, canonical VARCHAR, code INTEGER)")
-    if canonical:
-        con.executemany("INSERT INTO event_type_codes VALUES (?, ?, ?)",
-                        [[value, name, code[name]] for value, name in canonical.items()])
-    return names
-
-
-def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, report: list[str]) -> EventColumns:
+def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, report: list[str]
+                     ) -> tuple[EventColumns, list[str]]:
     """Parse, join to the leads and judge every event in one scan; report the drops and return
-    the kept events as arrays. Also defines the `events` view (the same rows, in SQL)."""
+    the kept events as arrays, and which optional columns the file has. Also defines the
+    `events` view (the same rows, in SQL)."""
     events_cols = _require_columns(con, "events", src, mapping)
     clock_sql = f"TIMESTAMPTZ '{clock.isoformat()}'"
     type_src = mapping.source_column("events", "event_type")
@@ -352,7 +350,7 @@ def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, r
     duration_src = mapping.source_column("events", "duration_s")
     select = {
         "lead_id": _text_expr(id_src),
-        "ts": _timestamp_expr(ts_src, events_cols[ts_src]),
+        "ts": _timestamp_expr(con, "events", "ts", ts_src, events_cols[ts_src], mapping),
         "event_type": _text_expr(type_src),
     }
     has_duration = False
@@ -378,9 +376,12 @@ def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, r
             select[optional] = _text_expr(source_col)
     if has_duration:
         select["duration_unparsed"] = unparsed
+    rule_reads = rule_columns(mapping, events_cols, src, lambda: con.execute(
+        "SELECT count(*) FROM raw_events").fetchall()[0][0])
+    select.update({alias: _text_expr(source_col) for alias, source_col in rule_reads.items()})
     columns = ", ".join(f"{expr} AS {_quote(name)}" for name, expr in select.items())
     con.execute(f"CREATE OR REPLACE TEMP VIEW parsed_events AS SELECT {columns} FROM raw_events")
-    type_names = _event_type_codes(con, mapping)
+    types = event_type_sql(con, mapping, "parsed_events", rule_reads)
     joined = ("FROM parsed_events e LEFT JOIN leads l ON l.lead_id = e.lead_id "
               "LEFT JOIN event_type_codes c ON c.source = e.event_type")
     # Every row gets the first drop rule it breaks (0: kept).
@@ -393,7 +394,7 @@ def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, r
     fetched = con.execute(
         f"""
         SELECT coalesce(l.lead_key, 0) AS lead_key, coalesce(epoch_us(e.ts), 0) AS us,
-               coalesce(c.code, -1) AS type_code, coalesce(e.duration_s, CAST('NaN' AS DOUBLE)) AS duration_s,
+               {types.code} AS type_code, coalesce(e.duration_s, CAST('NaN' AS DOUBLE)) AS duration_s,
                CASE WHEN e.page IS NULL THEN 0 ELSE greatest(hash(e.page), 1) END AS page_hash,
                CASE WHEN e.content_id IS NULL THEN 0 ELSE greatest(hash(e.content_id), 1) END AS content_hash,
                CAST({reason} AS TINYINT) AS drop_reason{unparsed}
@@ -401,7 +402,7 @@ def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, r
         """
     ).fetchnumpy()
     con.execute(
-        "CREATE OR REPLACE TEMP VIEW valid_events AS SELECT l.lead_key, e.ts, c.canonical AS event_type, e.duration_s, "
+        f"CREATE OR REPLACE TEMP VIEW valid_events AS SELECT l.lead_key, e.ts, {types.name} AS event_type, e.duration_s, "
         f"e.page, e.content_id, e.channel {joined} WHERE {reason} = 0"
     )
     con.execute("CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM valid_events")
@@ -428,13 +429,14 @@ def _validate_events(con, src: str, mapping: DataMapping, clock: pd.Timestamp, r
             "CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM valid_events QUALIFY row_number() OVER "
             "(PARTITION BY lead_key, ts, event_type, page, content_id, duration_s) = 1"
         )
+    present = [c for c in OPTIONAL_EVENT_COLUMNS if mapping.source_column("events", c) in events_cols]
     return EventColumns(
         lead_key=np.asarray(fetched["lead_key"], dtype=np.int32), us=np.asarray(fetched["us"], dtype=np.int64),
-        type_code=np.asarray(fetched["type_code"], dtype=np.int32), type_names=type_names,
+        type_code=np.asarray(fetched["type_code"], dtype=np.int32), type_names=types.names,
         duration_s=np.asarray(fetched["duration_s"], dtype=np.float64),
         page_hash=np.asarray(fetched["page_hash"], dtype=np.uint64),
         content_hash=np.asarray(fetched["content_hash"], dtype=np.uint64),
-    )
+    ), present
 
 
 def _number_leads(con, query: str) -> None:
@@ -452,20 +454,25 @@ def _number_leads(con, query: str) -> None:
     con.execute("DROP TABLE sorted_leads")
 
 
-def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require_leads: bool) -> LoadedData:
+def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require_leads: bool,
+              notes: list[str] | None = None) -> LoadedData:
     clock = pd.Timestamp.now(tz="UTC") if clock is None else pd.Timestamp(clock)
     clock = clock.tz_localize("UTC") if clock.tzinfo is None else clock.tz_convert("UTC")
     clock_sql = f"TIMESTAMPTZ '{clock.isoformat()}'"
-    report: list[str] = []
+    report: list[str] = list(notes or [])
 
     # leads
     leads_cols = _require_columns(con, "leads", sources["leads"], mapping)
     id_src = mapping.source_column("leads", "lead_id")
     created_src = mapping.source_column("leads", "created_at")
-    attributes = [c for c in leads_cols if c not in (id_src, created_src) and c not in ("lead_id", "created_at")]
+    attributes = attribute_columns(leads_cols, mapping, id_src, created_src)
+    absent = [c for c in mapping.exclude_columns if c not in leads_cols]
+    if absent:
+        report.append(f"{sources['leads']}: exclude_columns in the mapping name column(s) it does not have: "
+                      + ", ".join(absent))
     exprs = {
         "lead_id": _text_expr(id_src),
-        "created_at": _timestamp_expr(created_src, leads_cols[created_src]),
+        "created_at": _timestamp_expr(con, "leads", "created_at", created_src, leads_cols[created_src], mapping),
     }
     exprs.update({a: _quote(a) for a in attributes})
     keep = _parse_required(con, "leads", sources["leads"], exprs, mapping, report, stage=False)
@@ -484,15 +491,17 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
     check_leads_left(sources["leads"], id_src, n_leads - n_future, require_leads)
     numeric, categorical = _classify_attributes(con, attributes)
 
-    events = _validate_events(con, sources["events"], mapping, clock, report)
+    events, event_columns = _validate_events(con, sources["events"], mapping, clock, report)
 
     # outcomes
+    if mapping.stage_columns:
+        sources["outcomes"] = derive_outcomes(con, mapping, sources["leads"], sources.get("outcomes"))
     outcome_cols = _require_columns(con, "outcomes", sources["outcomes"], mapping)
     reached_src = mapping.source_column("outcomes", "reached_at")
     exprs = {
         "lead_id": _text_expr(mapping.source_column("outcomes", "lead_id")),
-        "stage": f"lower({_text_expr(mapping.source_column('outcomes', 'stage'))})",
-        "reached_at": _timestamp_expr(reached_src, outcome_cols[reached_src]),
+        "stage": stage_sql(con, mapping, _text_expr(mapping.source_column("outcomes", "stage"))),
+        "reached_at": _timestamp_expr(con, "outcomes", "reached_at", reached_src, outcome_cols[reached_src], mapping),
     }
     _parse_required(con, "outcomes", sources["outcomes"], exprs, mapping, report)
     src = sources["outcomes"]
@@ -503,4 +512,4 @@ def _validate(con, sources: dict[str, str], mapping: DataMapping, clock, require
     con.execute("DROP TABLE stage_outcomes")
     return LoadedData(con=con, sources=sources, clock=clock, events=events, report=report,
                       numeric_attributes=numeric, categorical_attributes=categorical,
-                      max_bad_fraction=mapping.max_bad_fraction)
+                      max_bad_fraction=mapping.max_bad_fraction, event_columns=event_columns)

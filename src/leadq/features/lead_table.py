@@ -13,7 +13,12 @@ file, its id column, its label column, an optional timestamp column, the columns
 Every other column is a feature under its own name (spaces and punctuation included): numeric
 when 99 % of its filled values parse as numbers (infinities count as missing), else categorical
 (normalised and pooled by the candidate pipelines), unless `column_types` says otherwise; plus,
-with `count_missing`, the number of missing fields per lead (`missing_fields`).
+with `count_missing`, the number of missing fields per lead (`missing_fields`). A column empty
+in every row or holding one value in every row is left out, with a report line, and the logged
+`doc` says so (`unused_columns`).
+
+The file is read by DuckDB and Arrow column at a time (`leadq.data.lead_reader`), in its CSV
+dialect (sniffed, or `csv:`); `timestamp_format` reads epoch or strftime times.
 
 Entry points: `load_lead_table(config, path=None) -> LeadTable` (features, labels, ids and the
 FeatureSpec, for training, `leadq compare` and notebooks), `read_for_scoring(path, doc)` (a new
@@ -31,16 +36,35 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from leadq.core.errors import BadInputError
+from leadq.data.bound import quote_identifier
+from leadq.data.csv_dialect import CsvOptions
+from leadq.data.lead_reader import (
+    CELLS,
+    FALSE_LABELS,
+    TRUE_LABELS,
+    LeadCells,
+    categories,
+    clean_categories,
+    fetch,
+    id_sql,
+    label_sql,
+    number_sql,
+    numbers,
+    profile_columns,
+    read_lead_cells,
+    text_sql,
+    written_text_sql,
+)
 from leadq.data.policy import NUMERIC_SHARE_FOR_NUMBER
+from leadq.data.timestamps import check_format_word, is_numeric, timestamp_sql
 from leadq.features.spec import FeatureSpec
 
 
 MISSING_COUNT_COLUMN = "missing_fields"
-TRUE_LABELS = frozenset({"1", "1.0", "yes", "y", "true", "t"})
-FALSE_LABELS = frozenset({"0", "0.0", "no", "n", "false", "f"})
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -77,6 +101,15 @@ class LeadTableConfig(BaseModel):
         default_factory=dict,
         description="Force a column's type; others are numeric when 99 % of their values parse.",
     )
+    timestamp_format: str | None = Field(
+        default=None,
+        description="How timestamp_column is written: iso (default), epoch_s, epoch_ms, epoch_us or a "
+        "strftime format such as '%d/%m/%Y'.",
+    )
+    csv: CsvOptions = Field(
+        default_factory=CsvOptions,
+        description="CSV delimiter, decimal mark, encoding, quote; sniffed from the file when left out.",
+    )
     cv_folds: int = Field(default=5, ge=2, le=20, description="Stratified folds (no timestamp).")
     count_missing: bool = Field(
         default=True, description="Add a feature counting each lead's missing fields."
@@ -85,6 +118,11 @@ class LeadTableConfig(BaseModel):
         default=0.01, ge=0, lt=1,
         description="Stop when more than this share of labels is missing or unparseable.",
     )
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _format_known(cls, fmt: str | None) -> str | None:
+        return check_format_word(fmt)
 
 
 
@@ -155,46 +193,26 @@ def _section(config: "ConfigWithLeadTable") -> "LeadTableConfig":
     return config.lead_table
 
 
-def read_raw(path: Path, missing_values: list[str]) -> pd.DataFrame:
-    """The file's cells as strings (Parquet values keep their type), missing values as None."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadInputError(f"{path}: lead table not found (0 rows)")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            frame = pd.read_parquet(path)
-        elif suffix in (".csv", ".txt"):
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="replace")
-        else:
-            raise BadInputError(f"{path}: a lead table must be .csv or .parquet")
-    except BadInputError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any reader failure is the user's file
-        raise BadInputError(f"{path}: cannot be read ({str(exc).splitlines()[0]})") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if frame.columns.duplicated().any():
-        name = frame.columns[frame.columns.duplicated()][0]
-        raise BadInputError(f"{path}: column '{name}' appears twice in the header ({len(frame)} rows)")
-    placeholders = {str(v).strip().lower() for v in missing_values}
-    out = {}
-    for name in frame.columns:
-        values = frame[name]
-        if values.dtype == object or pd.api.types.is_string_dtype(values):
-            text = values.astype(object).where(values.notna(), None)
-            stripped = text.map(lambda v: v.strip() if isinstance(v, str) else v)
-            is_missing = stripped.map(lambda v: v is None or (isinstance(v, str) and v.lower() in placeholders))
-            out[name] = stripped.where(~is_missing.astype(bool), None)
-        else:
-            out[name] = values
-    return pd.DataFrame(out, index=frame.index)
+def read_raw(path: Path, missing_values: list[str], csv: CsvOptions | dict | None = None) -> pd.DataFrame:
+    """The file's cells (text trimmed; placeholders and empty text missing; Parquet values keep
+    their type) as a DataFrame, read by DuckDB (`leadq.data.lead_reader`)."""
+    cells = read_lead_cells(path, missing_values, _csv_options(csv))
+    return fetch(cells, {name: quote_identifier(name) for name in cells.columns}).to_pandas()
+
+
+def _csv_options(csv: CsvOptions | dict | None) -> CsvOptions | None:
+    return CsvOptions.model_validate(csv) if isinstance(csv, dict) else csv
 
 
 def parse_labels(values: pd.Series) -> np.ndarray:
-    """0/1, yes/no, true/false (any case) as 1.0/0.0; anything else NaN."""
-    text = values.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
-                      else str(v).strip().lower())
+    """0/1, yes/no, y/n, true/false (any case, spaces around ignored) as 1.0/0.0; anything else NaN."""
+    text = pd.Series(values).astype("string").str.strip().str.lower()
     return np.where(text.isin(TRUE_LABELS), 1.0, np.where(text.isin(FALSE_LABELS), 0.0, np.nan))
+
+
+def _require_cell(cells: LeadCells, column: str, role: str) -> None:
+    if column not in cells.types:
+        raise BadInputError(f"{cells.source}: {role} column '{column}' is missing in all {cells.n_rows} rows")
 
 
 def _require(frame: pd.DataFrame, column: str, source: str, role: str) -> None:
@@ -202,34 +220,12 @@ def _require(frame: pd.DataFrame, column: str, source: str, role: str) -> None:
         raise BadInputError(f"{source}: {role} column '{column}' is missing in all {len(frame)} rows")
 
 
-def _labels(frame: pd.DataFrame, table: LeadTableConfig, source: str, report: list[str]) -> np.ndarray:
-    column = table.label_column
-    y = parse_labels(frame[column])
-    n_rows, n_bad = len(y), int(np.isnan(y).sum())
-    if n_rows == 0:
-        raise BadInputError(f"{source}: column '{column}': the table has no rows (0 rows)")
-    if n_bad / n_rows > table.max_bad_fraction:
-        examples = ", ".join(repr(v) for v in frame.loc[np.isnan(y), column].dropna().astype(str).unique()[:3])
-        seen = f" (e.g. {examples})" if examples else ""
-        raise BadInputError(
-            f"{source}: column '{column}' has {n_bad} of {n_rows} labels missing or unparseable{seen} "
-            f"({n_bad / n_rows:.1%}, limit {table.max_bad_fraction:.1%}); labels must be 0/1, "
-            "yes/no or true/false"
-        )
-    if n_bad:
-        report.append(f"{source}: dropped {n_bad} rows with a missing or unparseable '{column}'")
-    known = y[~np.isnan(y)]
-    if known.min() == known.max():
-        raise BadInputError(
-            f"{source}: column '{column}' is constant: all {len(known)} labels are {int(known[0])}; "
-            "a model needs both outcomes"
-        )
-    return y
-
-
 def _ids(frame: pd.DataFrame, column: str, source: str, max_bad: float, report: list[str]) -> pd.Series:
-    ids = frame[column].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
-    ids = ids.where(ids != "", None)
+    """The id column of `read_raw`'s frame as trimmed text (None when missing), with the policy:
+    too many missing ids or any duplicate is a one-line error, a few missing are reported."""
+    values = frame[column]
+    text = values.astype("string").str.strip()
+    ids = text.where(text.notna() & (text != ""), None).astype(object)
     n_bad = int(ids.isna().sum())
     if n_bad and n_bad / max(len(ids), 1) > max_bad:
         raise BadInputError(f"{source}: column '{column}' has {n_bad} of {len(ids)} ids missing "
@@ -244,67 +240,128 @@ def _ids(frame: pd.DataFrame, column: str, source: str, max_bad: float, report: 
     return ids
 
 
-def _is_numeric(values: pd.Series) -> bool:
-    if pd.api.types.is_bool_dtype(values):
-        return False
-    if pd.api.types.is_numeric_dtype(values):
-        return True
-    filled = values.dropna()
-    if filled.empty:
-        return False
-    parsed = pd.to_numeric(filled.astype(str), errors="coerce")
-    return parsed.notna().sum() / len(filled) >= NUMERIC_SHARE_FOR_NUMBER
+def _check_rows(cells: LeadCells, table: LeadTableConfig, ts_sql: str | None, report: list[str]) -> str:
+    """The bad-input policy on the id, label and timestamp columns, counted in one scan; returns
+    the SQL condition of the rows kept (a label, an id and, with a timestamp column, a time)."""
+    source, label, id_col = cells.source, table.label_column, table.id_column
+    y, ids = label_sql(label), id_sql(cells, id_col)
+    ts_count = f"count(*) FILTER (WHERE {ts_sql} IS NULL)" if ts_sql else "0"
+    n_rows, n_bad, n_pos, n_neg, n_no_id, n_dup_ids, n_dup_rows, n_bad_ts = cells.con.execute(
+        f"""WITH c AS (SELECT {y} AS __leadq_y, {ids} AS __leadq_id, * FROM {CELLS}),
+                 dup AS (SELECT count(*) AS n FROM c WHERE __leadq_id IS NOT NULL GROUP BY __leadq_id HAVING count(*) > 1)
+            SELECT (SELECT count(*) FROM c), count(*) FILTER (WHERE __leadq_y IS NULL),
+                   count(*) FILTER (WHERE __leadq_y = 1), count(*) FILTER (WHERE __leadq_y = 0),
+                   count(*) FILTER (WHERE __leadq_id IS NULL), (SELECT count(*) FROM dup),
+                   (SELECT coalesce(sum(n), 0) FROM dup), {ts_count}
+            FROM c"""
+    ).fetchall()[0]
+    if n_rows == 0:
+        raise BadInputError(f"{source}: column '{label}': the table has no rows (0 rows)")
+    if n_bad / n_rows > table.max_bad_fraction:
+        seen = [row[0] for row in cells.con.execute(
+            f"SELECT DISTINCT {text_sql(label)} AS v FROM {CELLS} WHERE {y} IS NULL AND v IS NOT NULL "
+            "ORDER BY v LIMIT 3").fetchall()]
+        examples = f" (e.g. {', '.join(repr(v) for v in seen)})" if seen else ""
+        raise BadInputError(
+            f"{source}: column '{label}' has {n_bad} of {n_rows} labels missing or unparseable{examples} "
+            f"({n_bad / n_rows:.1%}, limit {table.max_bad_fraction:.1%}); labels must be 0/1, "
+            "yes/no or true/false"
+        )
+    if n_bad:
+        report.append(f"{source}: dropped {n_bad} rows with a missing or unparseable '{label}'")
+    if not n_pos or not n_neg:
+        raise BadInputError(
+            f"{source}: column '{label}' is constant: all {n_pos + n_neg} labels are {1 if n_pos else 0}; "
+            "a model needs both outcomes"
+        )
+    if n_no_id and n_no_id / n_rows > table.max_bad_fraction:
+        raise BadInputError(f"{source}: column '{id_col}' has {n_no_id} of {n_rows} ids missing "
+                            f"({n_no_id / n_rows:.1%}, limit {table.max_bad_fraction:.1%})")
+    if n_no_id:
+        report.append(f"{source}: dropped {n_no_id} rows with a missing '{id_col}'")
+    if n_dup_ids:
+        raise BadInputError(f"{source}: column '{id_col}' has {n_dup_ids} duplicate lead ids "
+                            f"({int(n_dup_rows)} rows share an id)")
+    keep = f"{y} IS NOT NULL AND {ids} IS NOT NULL"
+    if ts_sql:
+        column = table.timestamp_column
+        if n_bad_ts / n_rows > table.max_bad_fraction:
+            raise BadInputError(f"{source}: column '{column}' has {n_bad_ts} of {n_rows} timestamps missing or "
+                                f"unparseable (limit {table.max_bad_fraction:.1%})")
+        if n_bad_ts:
+            report.append(f"{source}: dropped {n_bad_ts} rows with a missing or unparseable '{column}'")
+        keep += f" AND {ts_sql} IS NOT NULL"
+    return keep
 
 
-def _to_number(values: pd.Series) -> pd.Series:
-    number = pd.to_numeric(values.map(lambda v: None if v is None else (str(v) if not isinstance(v, (int, float)) else v)),
-                           errors="coerce").astype("float64")
-    return number.where(np.isfinite(number))
-
-
-def _to_category(values: pd.Series) -> pd.Series:
-    text = values.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
-    return text.astype(object).where(text.notna(), None)
-
-
-def infer_columns(frame: pd.DataFrame, table: LeadTableConfig, source: str,
-                  report: list[str]) -> tuple[list[str], list[str]]:
-    """(numeric, categorical) feature columns: all but the id, label, timestamp and excluded ones."""
-    unknown = [c for c in table.column_types if c not in frame.columns]
+def infer_columns(cells: LeadCells, table: LeadTableConfig, keep: str, report: list[str]
+                  ) -> tuple[list[str], list[str], dict[str, str]]:
+    """(numeric, categorical, unused) feature columns over the kept rows: all but the id, label,
+    timestamp and excluded ones. Numeric when stored as numbers or when 99 % of the filled cells
+    parse as finite numbers, unless `column_types` says otherwise. A column empty in every row
+    or holding one value in every row is unused (column -> why), with a report line."""
+    source, n_rows = cells.source, cells.n_rows
+    unknown = [c for c in table.column_types if c not in cells.types]
     if unknown:
         raise BadInputError(f"{source}: column '{unknown[0]}' named in lead_table.column_types is missing "
-                            f"in all {len(frame)} rows")
-    absent = [c for c in table.exclude_columns if c not in frame.columns]
+                            f"in all {n_rows} rows")
+    absent = [c for c in table.exclude_columns if c not in cells.types]
     if absent:
         report.append(f"{source}: excluded column(s) not in the file: {', '.join(absent)}")
     reserved = {table.id_column, table.label_column, table.timestamp_column, *table.exclude_columns}
-    numeric, categorical = [], []
-    for name in frame.columns:
-        if name in reserved:
+    candidates = [c for c in cells.columns if c not in reserved]
+    n_kept = cells.con.execute(f"SELECT count(*) FROM {CELLS} WHERE {keep}").fetchall()[0][0]
+    profiles = profile_columns(cells, candidates, keep)
+    numeric, categorical, unused = [], [], {}
+    for name in candidates:
+        profile = profiles[name]
+        if profile["filled"] == 0:
+            unused[name] = "empty in every row"
+        elif profile["distinct"] == 1 and profile["filled"] == n_kept:
+            value = cells.con.execute(f"SELECT {text_sql(name)} FROM {CELLS} WHERE {keep} LIMIT 1").fetchall()[0][0]
+            unused[name] = f"'{value}' in every row"
+        if name in unused:
+            report.append(f"{source}: column '{name}' is {unused[name]}: not used")
             continue
-        kind = table.column_types.get(name) or ("numeric" if _is_numeric(frame[name]) else "categorical")
+        column_type = cells.types[name].upper()
+        inferred = (column_type != "BOOLEAN" and
+                    (is_numeric(column_type) or profile["numeric"] / profile["filled"] >= NUMERIC_SHARE_FOR_NUMBER))
+        kind = table.column_types.get(name) or ("numeric" if inferred else "categorical")
         (numeric if kind == "numeric" else categorical).append(name)
     if not numeric and not categorical:
-        raise BadInputError(f"{source}: no feature columns left after excluding id, label and "
-                            f"exclude_columns ({len(frame)} rows)")
-    return numeric, categorical
+        raise BadInputError(f"{source}: no feature columns left after excluding id, label, "
+                            f"exclude_columns and empty or constant columns ({n_rows} rows)")
+    return numeric, categorical, unused
 
 
-def build_features(frame: pd.DataFrame, doc: dict[str, Any], source: str) -> pd.DataFrame:
-    """The feature table for `frame` (cells as read) as `doc` describes it; a needed column that
-    is absent is a one-line error."""
+def _feature_select(cells: LeadCells, doc: dict[str, Any]) -> dict[str, str]:
+    """Aliases -> SQL of the model's columns: numbers converted, categories as written."""
+    select = {}
+    for i, name in enumerate(doc["numeric_columns"]):
+        select[f"__number_{i}"] = number_sql(cells, name)
+    for i, name in enumerate(doc["categorical_columns"]):
+        select[f"__category_{i}"] = written_text_sql(cells, name)
+    return select
+
+
+def build_features(fetched, doc: dict[str, Any], placeholders: list[str]) -> pd.DataFrame:
+    """The feature table (`doc["feature_columns"]`, in order) from an Arrow table fetched with
+    `_feature_select`'s columns: numbers as float64 (NaN missing), categories as strings or None
+    (`placeholders` missing), and with `missing_count_column` the number of missing fields."""
     numeric, categorical = doc["numeric_columns"], doc["categorical_columns"]
-    absent = [c for c in [*numeric, *categorical] if c not in frame.columns]
-    if absent:
-        raise BadInputError(f"{source}: column '{absent[0]}' is needed by the model but missing in "
-                            f"all {len(frame)} rows" + (f" ({len(absent)} such columns)" if len(absent) > 1 else ""))
-    out = {name: _to_number(frame[name]) for name in numeric}
-    out.update({name: _to_category(frame[name]) for name in categorical})
-    features = pd.DataFrame(out, index=frame.index)
+    out = {name: numbers(fetched.column(f"__number_{i}")) for i, name in enumerate(numeric)}
+    missing = np.zeros(fetched.num_rows)
+    for name in numeric:
+        missing += np.isnan(out[name])
+    for i, name in enumerate(categorical):
+        labels, absent = clean_categories(fetched.column(f"__category_{i}"), placeholders)
+        # Object columns with None (pandas would otherwise make them its string dtype, with NaN).
+        out[name] = pd.Series(labels, dtype=object)
+        missing += absent
     counter = doc.get("missing_count_column")
     if counter:
-        features[counter] = features[[*numeric, *categorical]].isna().sum(axis=1).astype("float64")
-    return features[doc["feature_columns"]]
+        out[counter] = missing
+    return pd.DataFrame({name: out[name] for name in doc["feature_columns"]}, copy=False)
 
 
 def spec_from_doc(doc: dict[str, Any]) -> FeatureSpec:
@@ -335,34 +392,22 @@ def load_lead_table(config: "ConfigWithLeadTable", path: str | Path | None = Non
     """
     table = _section(config)
     file = resolve_path(config, path)
-    source = str(file)
-    raw = read_raw(file, table.missing_values)
-    report: list[str] = []
-    _require(raw, table.id_column, source, "id")
-    _require(raw, table.label_column, source, "label")
+    cells = read_lead_cells(file, table.missing_values, table.csv)
+    source = cells.source
+    report: list[str] = list(cells.notes)
+    _require_cell(cells, table.id_column, "id")
+    _require_cell(cells, table.label_column, "label")
+    ts_sql = None
     if table.timestamp_column:
-        _require(raw, table.timestamp_column, source, "timestamp")
-    y = _labels(raw, table, source, report)
-    ids = _ids(raw, table.id_column, source, table.max_bad_fraction, report)
-    keep = ~np.isnan(y) & ids.notna().to_numpy()
-    timestamps = None
-    if table.timestamp_column:
-        parsed = pd.to_datetime(raw[table.timestamp_column], errors="coerce", utc=True)
-        n_bad = int(parsed.isna().sum())
-        if n_bad / len(parsed) > table.max_bad_fraction:
-            raise BadInputError(f"{source}: column '{table.timestamp_column}' has {n_bad} of {len(parsed)} "
-                                f"timestamps missing or unparseable (limit {table.max_bad_fraction:.1%})")
-        if n_bad:
-            report.append(f"{source}: dropped {n_bad} rows with a missing or unparseable "
-                          f"'{table.timestamp_column}'")
-        keep &= parsed.notna().to_numpy()
-        timestamps = parsed[keep].reset_index(drop=True)
-    raw = raw[keep].reset_index(drop=True)
-    numeric, categorical = infer_columns(raw, table, source, report)
+        _require_cell(cells, table.timestamp_column, "timestamp")
+        ts_sql = timestamp_sql(cells.con, table.timestamp_column, cells.types[table.timestamp_column],
+                               table.timestamp_format, "lead_table.timestamp_format")
+    keep = _check_rows(cells, table, ts_sql, report)
+    numeric, categorical, unused = infer_columns(cells, table, keep, report)
     counter = None
     if table.count_missing:
         counter = MISSING_COUNT_COLUMN
-        while counter in raw.columns:
+        while counter in cells.types:
             counter = f"{counter}_"
     doc = {
         "source": source,
@@ -370,37 +415,58 @@ def load_lead_table(config: "ConfigWithLeadTable", path: str | Path | None = Non
         "id_column": table.id_column,
         "label_column": table.label_column,
         "timestamp_column": table.timestamp_column,
+        "timestamp_format": table.timestamp_format,
         "missing_values": list(table.missing_values),
+        "csv": table.csv.model_dump(exclude_none=True),
         "numeric_columns": numeric,
         "categorical_columns": categorical,
+        "unused_columns": unused,
         "missing_count_column": counter,
         "target": config.targets[0],
-        "rows": int(len(raw)),
     }
     spec = spec_from_doc(doc)
     doc["feature_columns"] = spec.feature_columns()
-    features = build_features(raw, doc, source)
+    select = {"__id": id_sql(cells, table.id_column), "__y": label_sql(table.label_column),
+              **({"__ts": ts_sql} if ts_sql else {}), **_feature_select(cells, doc),
+              **{name: quote_identifier(name) for name in cells.columns}}
+    fetched = fetch(cells, select, keep)
+    doc["rows"] = int(fetched.num_rows)
+    timestamps = None
+    if ts_sql:
+        timestamps = pd.Series(fetched.column("__ts").to_pandas(), name=table.timestamp_column)
+        timestamps = pd.to_datetime(timestamps, utc=True)
     return LeadTable(
-        features=features, y=y[keep].astype(float), spec=spec, ids=ids[keep].reset_index(drop=True),
-        raw=raw, source=source, target=config.targets[0], doc=doc, timestamps=timestamps,
-        report=report,
+        features=build_features(fetched, doc, cells.placeholders), y=numbers(fetched.column("__y")), spec=spec,
+        ids=pd.Series(categories(fetched.column("__id")), dtype=object),
+        raw=fetched.select(cells.columns).to_pandas(), source=source, target=config.targets[0], doc=doc,
+        timestamps=timestamps, report=report,
     )
 
 
 def read_for_scoring(path: str | Path, doc: dict[str, Any]) -> LeadTable:
-    """Read a new export as the model's `doc` says: every lead with an id, label not needed."""
-    file = Path(path)
-    source = str(file)
-    raw = read_raw(file, doc.get("missing_values", []))
-    report: list[str] = []
-    _require(raw, doc["id_column"], source, "id")
-    ids = _ids(raw, doc["id_column"], source, 1.0, report)
-    keep = ids.notna().to_numpy()
-    raw = raw[keep].reset_index(drop=True)
-    features = build_features(raw, doc, source)
+    """Read a new export as the model's `doc` says: every lead with an id, label not needed.
+
+    The file is read in one pass (a CSV is parsed as it is scanned, never stored as text),
+    fetching the id and the columns the model reads; `raw` holds the ids only. A column the model needs
+    that the file lacks is a one-line error."""
+    cells = read_lead_cells(path, doc.get("missing_values", []), _csv_options(doc.get("csv")), materialise=False)
+    source = cells.source
+    _require_cell(cells, doc["id_column"], "id")
+    needed = [*doc["numeric_columns"], *doc["categorical_columns"]]
+    absent = [c for c in needed if c not in cells.types]
+    if absent:
+        raise BadInputError(f"{source}: column '{absent[0]}' is needed by the model but missing in "
+                            f"all {cells.n_rows} rows" + (f" ({len(absent)} such columns)" if len(absent) > 1 else ""))
+    fetched = fetch(cells, {"__id": id_sql(cells, doc["id_column"]), **_feature_select(cells, doc)})
+    report: list[str] = list(cells.notes)
+    n_no_id = fetched.column("__id").null_count
+    if n_no_id:
+        report.append(f"{source}: dropped {n_no_id} rows with a missing '{doc['id_column']}'")
+        fetched = fetched.filter(pc.is_valid(fetched.column("__id")))
+    ids = pd.Series(categories(fetched.column("__id")), dtype=object)
     return LeadTable(
-        features=features, y=None, spec=spec_from_doc(doc), ids=ids[keep].reset_index(drop=True),
-        raw=raw, source=source, target=doc["target"], doc=doc, report=report,
+        features=build_features(fetched, doc, cells.placeholders), y=None, spec=spec_from_doc(doc), ids=ids,
+        raw=pd.DataFrame({doc["id_column"]: ids}), source=source, target=doc["target"], doc=doc, report=report,
     )
 
 
@@ -411,7 +477,7 @@ def read_ids_and_cells(config: "ConfigWithLeadTable", path: str | Path | None,
     table_config = _section(config)
     file = resolve_path(config, path)
     source = str(file)
-    raw = read_raw(file, table_config.missing_values)
+    raw = read_raw(file, table_config.missing_values, table_config.csv)
     _require(raw, table_config.id_column, source, "id")
     ids = _ids(raw, table_config.id_column, source, 1.0, [])
     keep = ids.notna().to_numpy()

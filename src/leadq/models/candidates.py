@@ -50,6 +50,32 @@ class CategoryNormalizer(TransformerMixin, BaseEstimator):
         return np.asarray(input_features, dtype=object)
 
 
+class FillEmptyColumns(TransformerMixin, BaseEstimator):
+    """Fills with 0 the columns that had no value at all when fitted (a feature never observed
+    in the training rows), so that estimators which cannot take an all-missing column (gradient
+    boosting's binning) still fit; the model then ignores those columns, as it saw nothing in
+    them. Other columns pass through untouched."""
+
+    def fit(self, X, y=None):
+        """Records which columns are all missing."""
+        X = np.asarray(X, dtype=np.float64)
+        self.empty_ = np.isnan(X).all(axis=0) if len(X) else np.zeros(X.shape[1], dtype=bool)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        """`X` with the recorded columns set to 0 (`X` itself when there are none)."""
+        if not self.empty_.any():
+            return X
+        X = np.array(X, dtype=np.float64, copy=True)
+        X[:, self.empty_] = 0.0
+        return X
+
+    def get_feature_names_out(self, input_features=None):
+        """Same names as the input."""
+        return np.asarray(input_features, dtype=object)
+
+
 def normalise_labels(labels: np.ndarray) -> np.ndarray:
     """Distinct non-missing labels lower-cased, trimmed, inner whitespace collapsed; "" and
     whitespace-only labels become `MISSING_LEVEL`."""
@@ -68,7 +94,7 @@ def logistic_pipeline(spec: FeatureSpec, config: CandidatesConfig) -> Pipeline:
     """Median imputation with missing indicators, signed log, scaling, one-hot with rare levels
     pooled, then an L2-regularised logistic regression."""
     numeric = Pipeline([
-        ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+        ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
         ("log", FunctionTransformer(signed_log1p, feature_names_out="one-to-one")),
         ("scale", StandardScaler()),
     ])
@@ -92,7 +118,8 @@ def logistic_pipeline(spec: FeatureSpec, config: CandidatesConfig) -> Pipeline:
 def gradient_boosting_pipeline(spec: FeatureSpec, config: CandidatesConfig, seed: int) -> Pipeline:
     """Native categorical gradient boosting: categories ordinal-encoded (rare pooled, unseen as
     missing) and numeric columns passed through, since the trees handle missing values
-    natively (a missing value gets its own learned branch, which beats median imputation)."""
+    natively (a missing value gets its own learned branch, which beats median imputation);
+    columns never observed in the training rows are filled (`FillEmptyColumns`)."""
     categorical_columns = spec.categorical_columns()
     categorical = Pipeline([
         ("normalise", CategoryNormalizer()),
@@ -124,7 +151,7 @@ def gradient_boosting_pipeline(spec: FeatureSpec, config: CandidatesConfig, seed
         early_stopping=False,
         random_state=seed,
     )
-    return Pipeline([("features", columns), ("model", model)])
+    return Pipeline([("features", columns), ("fill_empty", FillEmptyColumns()), ("model", model)])
 
 
 NEGATIVE_TYPES = ("unsubscribe", "careers_view")

@@ -9,8 +9,11 @@ import pandas as pd
 from leadq.core.errors import BadInputError
 from leadq.features.lead_table import read_for_scoring
 from leadq.models.drift import drift_report
-from leadq.models.reasons import feature_contributions, top_reasons
-from leadq.tracking.model_ref import ModelRef, load_artifacts, load_pyfunc, logged_lead_table_doc
+from leadq.models.reasons import top_reasons
+from leadq.tracking.model_ref import ModelRef, load_artifacts, logged_lead_table_doc
+from leadq.tracking.pyfunc import predict_targets
+
+CHUNK_ROWS = 100_000
 
 
 def predict_lead_table(path: str | Path, model: ModelRef) -> tuple[pd.DataFrame, dict, list[str]]:
@@ -26,20 +29,28 @@ def predict_lead_table(path: str | Path, model: ModelRef) -> tuple[pd.DataFrame,
         raise BadInputError(f"{path}: is a single file, but model '{model.uri}' was trained on the "
                             "three tables: give --data the folder with leads, events and outcomes")
     artifacts = load_artifacts(model)
-    pyfunc = load_pyfunc(model)
     table = read_for_scoring(path, doc)
     columns = artifacts.spec.feature_columns()
     target = artifacts.targets[-1]
     scored_at = pd.Timestamp.now(tz="UTC").isoformat()
-    p = pyfunc.predict(table.features[columns])[f"p_{target}"].to_numpy(dtype=float)
-    pipelines = artifacts.load_pipelines()
-    contributions = feature_contributions(pipelines[target], table.features, columns)
+    pipelines = {target: artifacts.load_pipelines()[target]}
+    p, reasons = np.empty(len(table.features)), np.empty(len(table.features), dtype=object)
+    # One pass over the model per chunk gives the scores (the code the pyfunc runs) and the
+    # reasons' contributions together, in memory bounded by the chunk.
+    for start in range(0, len(table.features), CHUNK_ROWS):
+        chunk = table.features.iloc[start:start + CHUNK_ROWS]
+        probabilities, credits = predict_targets(pipelines, chunk, columns, artifacts.spec.categorical_columns(),
+                                                 explain=target)
+        rows = slice(start, start + len(chunk))
+        p[rows] = probabilities[f"p_{target}"].to_numpy(dtype=float)
+        contributions = pd.DataFrame(credits, columns=columns, index=chunk.index)
+        reasons[rows] = top_reasons(contributions, chunk[columns]).to_numpy()
     scored = pd.DataFrame({
         "lead_id": table.ids.to_numpy(),
         f"p_{target}": p,
         "score": np.round(100 * p).astype(int),
         "stage": np.where(p >= artifacts.thresholds[target], target.upper(), "nurture"),
-        "reasons": top_reasons(contributions, table.features[columns]).to_numpy(),
+        "reasons": reasons,
         "model_name": model.name or model.uri,
         "model_version": model.version,
         "scored_at": scored_at,

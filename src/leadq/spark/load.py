@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 
 from leadq.core.errors import BadInputError
-from leadq.core.files import find_table
 from leadq.data.contract import OPTIONAL_EVENT_COLUMNS, REQUIRED_COLUMNS, TABLES
 from leadq.data.load import folder_table_name
 from leadq.data.mapping import DataMapping
+from leadq.data.read_tables import locate_tables
 from leadq.data.policy import (
     check_lead_ids,
     check_leads_left,
@@ -236,14 +236,23 @@ def load_spark_tables(
 ) -> SparkLoaded:
     """Read `leads`, `events` and `outcomes` from `data_dir` into temp views, validated.
 
-    Files are found as `leadq.core.files.find_table` finds them (NAME.parquet, NAME.csv or a folder NAME/).
-    The bad-input policy is `leadq.data.load`'s, computed in Spark: fatal errors raise `BadInputError`;
-    dropped rows are reported in `SparkLoaded.report`, worded as the DuckDB loader words them.
+    Files are found as `leadq.data.read_tables.locate_tables` finds them (NAME.parquet, NAME.csv,
+    a folder NAME/, or the mapping's `tables:`). Mapping keys that reshape an export beyond names
+    and values (event rules, stages, stage columns, timestamp formats, CSV dialects, columns
+    gathered from lists) are refused. The bad-input policy is `leadq.data.load`'s, computed in
+    Spark: fatal errors raise `BadInputError`; dropped rows are reported in `SparkLoaded.report`,
+    worded as the DuckDB loader words them.
     """
+    mapping = mapping or DataMapping()
+    unsupported = [key for key in mapping.reshapes() if key != "tables"]
+    if unsupported or any(mapping.listed_columns(t) for t in TABLES):
+        keys = ", ".join(unsupported or ["columns mapped to lists"])
+        raise BadInputError(f"mapping: the Spark engine reads files and maps column names and event-type values; "
+                            f"it does not support {keys} yet: use --engine duckdb")
     require_pyspark()
     sources = {}
     for table in TABLES:
-        files, fmt = find_table(Path(data_dir), folder_table_name(mapping or DataMapping(), table, data_dir))
+        files, fmt = locate_tables(Path(data_dir), table, folder_table_name(mapping, table, data_dir))
         try:
             raw = _read_table(spark, files, fmt)
         except Exception as exc:  # AnalysisException and friends: a file Spark cannot read

@@ -199,8 +199,12 @@ def compare_to_dir(
     learned_path: Path | None = None,
     n_boot: int = N_BOOT,
     progress: ProgressCallback | None = None,
+    mapping=None,
 ) -> ComparisonOutcome:
     """The `leadq compare` step: model vs rules on the model's test window, written to `out`.
+
+    The data are read with the mapping of the config (logged with the model's run unless
+    `config_path` replaces it); `mapping` (a `DataMapping`) replaces it.
 
     `model_ref` defaults to lead-quality@champion; `rules_path` to
     pipelines/rules/default.yaml; the config to the one logged with the model's run
@@ -235,6 +239,8 @@ def compare_to_dir(
         config = logged
     else:
         raise BadInputError(f"{model.uri}: its run has no {CONFIG_ARTIFACT}; pass --config FILE")
+    if mapping is not None:
+        config = config.model_copy(update={"data": config.data.model_copy(update={"mapping": mapping})})
     lead_table = config.lead_table is not None
     if lead_table:
         targets = [t for t in config.targets[:1] if t in artifacts.targets]

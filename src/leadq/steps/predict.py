@@ -24,8 +24,9 @@ from leadq.data.load import load_data
 from leadq.data.mapping import DataMapping
 from leadq.features.engine import to_utc
 from leadq.scoring.lead_table import predict_lead_table
-from leadq.scoring.predict import DEFAULT_CHUNK_ROWS, OPTIONAL_COLUMN_USERS, predict_leads
+from leadq.scoring.predict import DEFAULT_CHUNK_ROWS, predict_leads
 from leadq.scoring.sink import parse_sink, write_scores
+from leadq.tracking.logged import logged_mapping
 from leadq.tracking.model_ref import resolve_model_ref
 from leadq.tracking.store import resolve_tracking_uri
 from leadq.tracking.store_access import open_store
@@ -71,7 +72,8 @@ def predict_to_file(
     `out.report.json`.
 
     `data_dir` is a folder of the three tables, or one lead-level file scored with the model's
-    own reading of it (`as_of`, `mapping`, `chunk_rows` and `engine` do not apply then).
+    own reading of it (`as_of`, `mapping`, `chunk_rows` and `engine` do not apply then). The
+    tables are read with `mapping`, else with the mapping logged with the model's run.
     `data_dir` and `out` may be database URLs (`leadq.data.database`); a database `out` writes
     table `out_table` (default `lead_scores`) and its `_report` table.
     """
@@ -89,6 +91,8 @@ def predict_to_file(
     tracking_uri = resolve_tracking_uri(tracking_uri)
     store_notes = open_store(tracking_uri, create=False)  # a read: never creates a store
     model = resolve_model_ref(model_ref, tracking_uri)
+    if mapping is None and not Path(data_dir).is_file():
+        mapping = logged_mapping(model) or DataMapping()
     if Path(data_dir).is_file():  # a lead-level table, scored by a model trained on one
         if sink is not None:
             raise BadInputError(f"{data_dir}: a database --out takes scores of a data folder or database "
@@ -102,14 +106,11 @@ def predict_to_file(
         scored, report, warnings, data_report = score_folder_spark(
             data_dir, model, as_of, mapping, chunk_rows, spark_master, clock)
     else:
-        mapping = mapping or DataMapping()
         data = load_data(data_dir, mapping, clock=clock, require_leads=False)
         if as_of is not None:
             data.report.extend(future_cutoff_warning(to_utc(as_of), data.clock))
-        raw_columns = set(data.con.execute("SELECT * FROM raw_events LIMIT 0").df().columns)
-        present = {c for c in OPTIONAL_COLUMN_USERS if mapping.source_column("events", c) in raw_columns}
         scored, report, warnings = predict_leads(
-            data, model, as_of, chunk_rows, progress, present_event_columns=present,
+            data, model, as_of, chunk_rows, progress, present_event_columns=set(data.event_columns),
         )
         data_report = list(data.report)
     data_report = [*store_notes, *data_report]

@@ -8,10 +8,13 @@ import pandas as pd
 
 from leadq.core.errors import BadInputError
 from leadq.config import PipelineConfig, load_config
+from leadq.core.yaml_model import load_yaml_model
 from leadq.data import synth
 from leadq.data.database import data_location
 from leadq.data.load import load_data
+from leadq.data.mapping import DataMapping
 from leadq.data.attributes import report_unparseable_numbers
+from leadq.features.coverage import drop_constant_features
 from leadq.features.lead_table import load_lead_table
 from leadq.features.examples import build_examples, check_targets_reached, infer_attribute_spec, snapshot_cutoffs
 from leadq.models.cross_validation import train_cross_validated
@@ -34,14 +37,20 @@ def train_from_files(
     tracking_uri: str | None = None,
     progress: ProgressCallback | None = None,
     config: PipelineConfig | None = None,
+    mapping_path: Path | None = None,
 ) -> TrainingOutcome:
     """Load the config and data, train every target, log, register and gate.
 
     When the data folder holds the generator's `truth.parquet`, the oracle AUC is reported too.
     A config with a `lead_table` section trains on that table instead (`--data` is then the file;
-    see `train_lead_table`).
+    see `train_lead_table`). `mapping_path` (a YAML `DataMapping`, `--mapping`) replaces the
+    config's `data.mapping`; the run logs the mapping and the data folder it read (in its
+    config), so `leadq predict` and `leadq compare` read alike.
     """
     config = config or load_config(config_path)
+    if mapping_path is not None:
+        mapping = load_yaml_model(mapping_path, DataMapping)
+        config = config.model_copy(update={"data": config.data.model_copy(update={"mapping": mapping})})
     # The store is checked (and created) before any work: a wrong URI must not cost a training.
     tracking_uri = resolve_tracking_uri(tracking_uri, config.tracking_uri)
     store_notes = open_store(tracking_uri, create=True)
@@ -53,6 +62,7 @@ def train_from_files(
         raise BadInputError(f"{data_dir}: is a single file; to train on a lead-level table, give a "
                             "config with a 'lead_table' section (id_column, label_column)")
     folder = resolve_data_dir(data_dir, config)
+    config = config.model_copy(update={"data": config.data.model_copy(update={"dir": str(folder)})})
     data = load_data(folder, config.data.mapping)
     truth_path = folder / TRUTH_FILE if isinstance(folder, Path) else None  # generated folders only
     truth = pd.read_parquet(truth_path) if truth_path is not None and truth_path.is_file() else None
@@ -104,6 +114,10 @@ def run_training(
         data, spec, cutoffs, config.targets, config.horizon_days,
         snapshots.leads_per_cutoff, config.seed,
     )
+    # What the export cannot feed (no events of a type, an absent column, an empty attribute)
+    # leaves the spec the model is trained, logged and scored with.
+    spec, coverage = drop_constant_features(examples, spec, getattr(data, "event_columns", None))
+    data_report = [*data.report, *coverage]
     oracle = synthetic_oracle(truth, config.horizon_days) if truth is not None else None
 
     def training_progress(step: str, done: int, steps: int) -> None:
@@ -114,14 +128,14 @@ def run_training(
     report("logging the run to MLflow", 7, total)
     fingerprint = data.fingerprint()
     run_id, model_uri, experiment_id = log_training(
-        result, config, uri, fingerprint=fingerprint, data_report=list(data.report)
+        result, config, uri, fingerprint=fingerprint, data_report=data_report
     )
     report("registering the model and running the quality gate", 8, total)
     version, decision = register_and_gate(result, config, run_id, model_uri, uri, fingerprint)
     report("done", total, total)
     return TrainingOutcome(
         result=result, run_id=run_id, model_uri=model_uri, version=version, decision=decision,
-        tracking_uri=uri, experiment_id=experiment_id, spec=spec, data_report=list(data.report),
+        tracking_uri=uri, experiment_id=experiment_id, spec=spec, data_report=data_report,
     )
 
 
