@@ -344,7 +344,7 @@ def _feature_select(cells: LeadCells, doc: dict[str, Any]) -> dict[str, str]:
     return select
 
 
-def build_features(fetched, doc: dict[str, Any], placeholders: list[str]) -> pd.DataFrame:
+def lead_table_features(fetched, doc: dict[str, Any], placeholders: list[str]) -> pd.DataFrame:
     """The feature table (`doc["feature_columns"]`, in order) from an Arrow table fetched with
     `_feature_select`'s columns: numbers as float64 (NaN missing), categories as strings or None
     (`placeholders` missing), and with `missing_count_column` the number of missing fields."""
@@ -436,7 +436,7 @@ def load_lead_table(config: "ConfigWithLeadTable", path: str | Path | None = Non
         timestamps = pd.Series(fetched.column("__ts").to_pandas(), name=table.timestamp_column)
         timestamps = pd.to_datetime(timestamps, utc=True)
     return LeadTable(
-        features=build_features(fetched, doc, cells.placeholders), y=numbers(fetched.column("__y")), spec=spec,
+        features=lead_table_features(fetched, doc, cells.placeholders), y=numbers(fetched.column("__y")), spec=spec,
         ids=pd.Series(categories(fetched.column("__id")), dtype=object),
         raw=fetched.select(cells.columns).to_pandas(), source=source, target=config.targets[0], doc=doc,
         timestamps=timestamps, report=report,
@@ -465,7 +465,7 @@ def read_for_scoring(path: str | Path, doc: dict[str, Any]) -> LeadTable:
         fetched = fetched.filter(pc.is_valid(fetched.column("__id")))
     ids = pd.Series(categories(fetched.column("__id")), dtype=object)
     return LeadTable(
-        features=build_features(fetched, doc, cells.placeholders), y=None, spec=spec_from_doc(doc), ids=ids,
+        features=lead_table_features(fetched, doc, cells.placeholders), y=None, spec=spec_from_doc(doc), ids=ids,
         raw=pd.DataFrame({doc["id_column"]: ids}), source=source, target=doc["target"], doc=doc, report=report,
     )
 
