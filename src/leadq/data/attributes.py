@@ -13,13 +13,10 @@ that record, whatever the scoring data would suggest on its own:
 
 import duckdb
 
+from leadq.data.bound import quote_identifier
+
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
-
-
-def quote_identifier(name: str) -> str:
-    """`name` as a DuckDB identifier (double quotes doubled)."""
-    return '"' + str(name).replace('"', '""') + '"'
 
 
 def numeric_sql(column: str) -> str:

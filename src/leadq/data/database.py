@@ -139,7 +139,7 @@ def table_identifier(name: str, shown: str) -> tuple[str | None, str]:
     return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
 
 
-def quote_identifier(schema: str | None, table: str) -> str:
+def quoted_table_name(schema: str | None, table: str) -> str:
     """`"schema"."table"` for identifiers already checked by `table_identifier`."""
     return ".".join(f'"{part}"' for part in (schema, table) if part is not None)
 
@@ -212,8 +212,8 @@ def _read_postgres(url: DatabaseUrl, sources: dict[str, TableSource],
                 sql = source.query
             else:
                 schema, name = table_identifier(source.table, labels[table])
-                sql = f"SELECT * FROM {quote_identifier(schema, name)}"
-                cursor.execute("SELECT to_regclass($1) IS NOT NULL", parameters=(quote_identifier(schema, name),))
+                sql = f"SELECT * FROM {quoted_table_name(schema, name)}"
+                cursor.execute("SELECT to_regclass($1) IS NOT NULL", parameters=(quoted_table_name(schema, name),))
                 if not cursor.fetchall()[0][0]:
                     raise BadInputError(f"{labels[table]}: table not found for '{table}' (0 rows)")
             try:
@@ -256,7 +256,7 @@ def _read_duckdb(url: DatabaseUrl, sources: dict[str, TableSource],
                     # With the catalog named, a schema named like the file (crm.duckdb, schema crm)
                     # is not ambiguous.
                     catalog = con.execute("SELECT current_database()").fetchall()[0][0]
-                    qualified = quote_identifier(schema, name)
+                    qualified = quoted_table_name(schema, name)
                     relation = con.table(f'"{catalog.replace(chr(34), chr(34) * 2)}".{qualified}' if schema else qualified)
                 result[table] = relation.to_arrow_table()
             except duckdb.CatalogException as exc:

@@ -28,7 +28,8 @@ from leadq.features.arrays import (
     DAY_START, FIRST_CONTENT, FIRST_PAGE, RETURN, SESSION_START, TIMED, US_PER_DAY, EventArrays, event_arrays,
 )
 from leadq.features.spec import FeatureSpec
-from leadq.data.attributes import CATEGORICAL, NUMERIC, attribute_sql, quote_identifier
+from leadq.data.attributes import CATEGORICAL, NUMERIC, attribute_sql
+from leadq.data.bound import quote_identifier
 from leadq.data.load import LoadedData
 
 NO_EVENT = np.iinfo(np.int64).min  # "latest event time" of an example without such an event

@@ -6,7 +6,7 @@ from leadq.data.contract import STAGE_ORDER
 from leadq.core.errors import BadInputError
 from leadq.features.spec import FeatureSpec
 from leadq.features.engine import build_feature_table, to_utc
-from leadq.data.attributes import quote_identifier
+from leadq.data.bound import quote_identifier
 from leadq.data.load import LoadedData
 
 MASS_QUANTILE = 0.01

@@ -34,7 +34,7 @@ from leadq.data.database import (
     parse_database_url,
     postgres_connection,
     postgres_driver_error,
-    quote_identifier,
+    quoted_table_name,
     require_postgres_driver,
     table_identifier,
 )
@@ -216,7 +216,7 @@ def _check_or_create(run, dialect: str, target: SinkTarget, schema: str, rows: R
     if not existing:
         definitions = [f'"{c.name}" {types[c.kind]}' + (" NOT NULL" if c.key else "") for c in rows.columns]
         key = ", ".join(f'"{name}"' for name in KEY_COLUMNS if name in {c.name for c in rows.columns})
-        run(f"CREATE TABLE IF NOT EXISTS {quote_identifier(schema, rows.table)} "
+        run(f"CREATE TABLE IF NOT EXISTS {quoted_table_name(schema, rows.table)} "
             f"({', '.join(definitions)}, PRIMARY KEY ({key}))")
         return
     for column in rows.columns:
@@ -240,7 +240,7 @@ def _param(dialect: str, number: int) -> str:
 
 def _replace_night(run, dialect: str, schema: str, rows: Rows, stage: str, night: tuple[str, str]) -> None:
     """Delete the night's rows, then insert the staged ones, cast to the declared types."""
-    target = quote_identifier(schema, rows.table)
+    target = quoted_table_name(schema, rows.table)
     run(f"DELETE FROM {target} WHERE as_of = CAST({_param(dialect, 1)} AS {COLUMN_TYPES[dialect]['timestamptz']}) "
         f"AND model_version = {_param(dialect, 2)}", night)
     names = ", ".join(f'"{c.name}"' for c in rows.columns)
@@ -264,7 +264,7 @@ def _write_postgres(target: SinkTarget, batches: list[Rows], night: tuple[str, s
             for rows in batches:
                 _check_or_create(run, "postgresql", target, schema, rows)
             # Other writers wait; readers keep reading the previous night until the commit.
-            run(f"LOCK TABLE {quote_identifier(schema, target.scores_table)} IN SHARE ROW EXCLUSIVE MODE")
+            run(f"LOCK TABLE {quoted_table_name(schema, target.scores_table)} IN SHARE ROW EXCLUSIVE MODE")
             for number, rows in enumerate(batches):
                 stage = f"leadq_stage_{number}"
                 cursor.adbc_ingest(stage, rows.data, mode="create", temporary=True)
