@@ -6,7 +6,7 @@ express, so the fitted model *is* a scorecard:
 
 - per event type, the decayed count of its events before the cutoff (half-life of the
   reference scorecard, default 60 days), capped at the 95th percentile of the training
-  window's non-zero counts (rounded up to whole events): an `EventRule` with `points` per
+  window's non-zero counts (rounded up to whole events): an `EventPoints` with `points` per
   event and `cap` = points x capped count;
 - inactivity (no event for the reference scorecard's `inactivity.days`, default 30): an
   `Inactivity` rule;
@@ -41,7 +41,7 @@ from leadq.data.load import LoadedData
 from leadq.rules.scorecard import (
     AttributeRule,
     Band,
-    EventRule,
+    EventPoints,
     Inactivity,
     Scorecard,
     Thresholds,
@@ -337,7 +337,7 @@ def _predict(X: np.ndarray, coef: np.ndarray, intercept: float) -> np.ndarray:
 def build_scorecard(inputs: list[RuleInput], points: np.ndarray, half_life_days: float | None,
                     thresholds: Thresholds, name: str) -> Scorecard:
     """A Scorecard from integer points per input (inputs with 0 points are left out)."""
-    events: dict[str, EventRule] = {}
+    events: dict[str, EventPoints] = {}
     attributes: list[AttributeRule] = []
     inactivity = None
     band_rules: dict[str, list[Band]] = {}
@@ -346,7 +346,7 @@ def build_scorecard(inputs: list[RuleInput], points: np.ndarray, half_life_days:
         if value == 0:
             continue
         if item.kind == "event":
-            events[item.key] = EventRule(points=value, cap=abs(value) * item.cap_count)
+            events[item.key] = EventPoints(points=value, cap=abs(value) * item.cap_count)
         elif item.kind == "inactivity":
             inactivity = Inactivity(days=float(item.key), points=value)
         elif item.kind == "band":

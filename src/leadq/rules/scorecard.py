@@ -21,7 +21,7 @@ from leadq.features.sql import US_PER_DAY
 from leadq.data.load import LoadedData
 
 
-class EventRule(BaseModel):
+class EventPoints(BaseModel):
     """Points per event of one type, with an optional window and cap."""
 
     model_config = ConfigDict(extra="forbid")
@@ -99,7 +99,7 @@ class Scorecard(BaseModel):
 
     name: str = "rules"
     decay_half_life_days: float | None = Field(default=None, gt=0)
-    events: dict[str, EventRule] = Field(default_factory=dict)
+    events: dict[str, EventPoints] = Field(default_factory=dict)
     attributes: list[AttributeRule] = Field(default_factory=list)
     inactivity: Inactivity | None = None
     thresholds: Thresholds
