@@ -406,7 +406,7 @@ def monitor(
     model version (exit code 7 for retrain)."""
     from leadq.core.yaml_model import load_yaml_model
     from leadq.data.mapping import DataMapping
-    from leadq.steps.monitor import describe, monitor_to_dir
+    from leadq.steps.monitor import describe_monitoring, monitor_to_dir
 
     paths = [*(scores or []), *(more_scores or [])]
     if not paths:
@@ -417,7 +417,7 @@ def monitor(
         data_mapping = load_yaml_model(mapping, DataMapping) if mapping else None
         outcome = monitor_to_dir(paths, data, out, config, tracking_uri, data_mapping)
     _print_report(outcome.warnings)
-    for line in describe(outcome):
+    for line in describe_monitoring(outcome):
         typer.echo(line)
     raise typer.Exit(outcome.exit_code)
 
@@ -447,7 +447,7 @@ def compare(
     ] = None,
 ) -> None:
     """Compare the model with the rule scorecard on the model's test window (report + MLflow run)."""
-    from leadq.compare.report import describe
+    from leadq.compare.report import describe_comparison
     from leadq.core.model_refs import check_model_reference
     from leadq.core.yaml_model import load_yaml_model
     from leadq.data.mapping import DataMapping
@@ -460,7 +460,7 @@ def compare(
         outcome = compare_to_dir(out, model, rules, config, data, tracking_uri, learned, progress=progress,
                                  mapping=data_mapping)
     _print_report(outcome.warnings)
-    for line in describe(outcome.comparison, outcome.windows):
+    for line in describe_comparison(outcome.comparison, outcome.windows):
         typer.echo(line)
     typer.echo(f"report {outcome.out / 'report.html'}; run {outcome.run_id} logged to {outcome.tracking_uri}")
 

@@ -110,7 +110,7 @@ def yaml_dump(scorecard: Scorecard) -> str:
     return yaml.safe_dump(scorecard.model_dump(mode="json", exclude_none=True), sort_keys=False)
 
 
-def describe(comparison: Comparison, windows: dict[str, str]) -> list[str]:
+def describe_comparison(comparison: Comparison, windows: dict[str, str]) -> list[str]:
     """The comparison as terminal lines: one table per target and a summary line."""
     from leadq.core.html import format_value
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from leadq.config import load_config
 from leadq.steps.generate import generate_to_dir
-from leadq.steps.monitor import describe as describe_monitoring
+from leadq.steps.monitor import describe_monitoring
 from leadq.steps.monitor import monitor_to_dir
 from leadq.steps.features import features_to_file
 from leadq.steps.compare import compare_to_dir

@@ -316,7 +316,7 @@ def _write_outputs(flagged: pd.DataFrame, deciles: pd.DataFrame, verdicts: pd.Da
     return [report, table, calibration]
 
 
-def describe(outcome: MonitorOutcome) -> list[str]:
+def describe_monitoring(outcome: MonitorOutcome) -> list[str]:
     """Lines for the terminal: each model version's verdict and why, and where things went."""
     lines = []
     for _, v in outcome.verdicts.iterrows():
