@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from leadq.core.errors import BadInputError
+from leadq.core.html import METRICS
 from leadq.models.train import choose_threshold
 from leadq.rules.scorecard import Thresholds
 
@@ -73,7 +74,6 @@ METHOD_KEYS = {
     RULES_OWN: "rules_own", MODEL_CAPACITY: "model_same_capacity", MODEL_TUNED: "model_tuned",
     RULES_TUNED: "rules_tuned", LEARNED: "learned", DIFFERENCE: "diff_same_capacity",
 }
-METRICS = ("leads_passed", "precision", "recall", "lift", "expected_value")
 N_BOOT = 1000
 CHUNK = 100
 

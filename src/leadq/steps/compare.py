@@ -6,7 +6,6 @@ atomically and log the comparison to MLflow."""
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -26,7 +25,7 @@ from leadq.data.load import load_data
 from leadq.features.engine import build_feature_table
 from leadq.features.lead_table import load_lead_table
 from leadq.models.cross_validation import out_of_fold_probabilities
-from leadq.models.train import score_features
+from leadq.models.train import ProgressCallback, score_features
 from leadq.rules.lead_table import score_lead_table_rules
 from leadq.rules.learned import LearnedScorecard, fit_learned_scorecard, label_windows
 from leadq.rules.scorecard import Scorecard, load_scorecard, score_examples
@@ -45,8 +44,6 @@ from leadq.tracking.model_ref import (
 
 DEFAULT_RULES = Path("pipelines/rules/default.yaml")
 PACKAGED_RULES = "scorecard.yaml"
-
-ProgressCallback = Callable[[str, int, int], None]
 
 COMPARE_FILES = ("report.html", "comparison.csv", "learned_scorecard.yaml")
 
