@@ -42,7 +42,7 @@ from leadq.data.database import (
 DEFAULT_OUT_TABLE = "lead_scores"
 REPORT_SUFFIX = "_report"
 KEY_COLUMNS = ("as_of", "model_version", "lead_id")
-TIMESTAMP_COLUMNS = ("as_of", "scored_at")
+SCORE_TIMESTAMP_COLUMNS = ("as_of", "scored_at")
 INTEGER_COLUMNS = ("score",)
 
 # Column kinds, their type per database, and the existing types a kind may be written into
@@ -130,7 +130,7 @@ def score_rows(scored: pd.DataFrame, table: str) -> Rows:
     columns, arrays = [], []
     for name in scored.columns:
         values = scored[name]
-        if name in TIMESTAMP_COLUMNS:
+        if name in SCORE_TIMESTAMP_COLUMNS:
             kind = "timestamptz"
             values = pd.to_datetime(values, utc=True, format="ISO8601")
         elif name in INTEGER_COLUMNS:

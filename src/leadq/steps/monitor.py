@@ -41,7 +41,7 @@ from leadq.monitor.report import (
 from leadq.monitor.verdict import RETRAIN, flag_targets, run_status, version_verdicts
 from leadq.steps.predict import report_path_for
 
-REQUIRED_COLUMNS = ("lead_id", "as_of", "model_name", "model_version", "stage")
+REQUIRED_SCORE_COLUMNS = ("lead_id", "as_of", "model_name", "model_version", "stage")
 
 
 @dataclass
@@ -87,7 +87,7 @@ def read_scores(path: Path) -> pd.DataFrame:
                  if suffix == ".csv" else pd.read_parquet(path))
     except (ValueError, OSError) as exc:
         raise BadInputError(f"{path}: cannot be read ({str(exc).splitlines()[0]})") from None
-    for column in REQUIRED_COLUMNS:
+    for column in REQUIRED_SCORE_COLUMNS:
         if column not in frame:
             raise BadInputError(f"{path}: required column '{column}' is missing in all {len(frame)} rows")
     if not any(c.startswith("p_") for c in frame.columns):
