@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from leadq.data.contract import CANONICAL_EVENT_TYPES
+from leadq.data.contract import CANONICAL_EVENT_TYPES, STAGE_ORDER
 from leadq.data.synth.clock import NAT, days_to_us
 from leadq.data.synth.funnel import StageTimes
 from leadq.data.synth.parameters import (
@@ -18,8 +18,6 @@ from leadq.data.synth.parameters import (
 )
 from leadq.data.synth.population import LatentLeads, LeadAttributes
 from leadq.data.synth.vocabulary import CHANNELS, CONTENT_IDS, COUNTRIES, INDUSTRIES, PAGES, SOURCES, TITLES
-
-STAGES = ("mql", "sql", "customer")
 
 
 def timestamp_column(us: np.ndarray) -> pd.Series:
@@ -85,14 +83,14 @@ def reached_us(stages: StageTimes, start_us: int, end_us: int) -> dict[str, np.n
 def outcomes_table(stage_us: dict[str, np.ndarray], ids: np.ndarray) -> pd.DataFrame:
     """The ``outcomes`` table: one row per stage reached (`reached_us`), by lead then stage."""
     parts = []
-    for k, name in enumerate(STAGES):
+    for k, name in enumerate(STAGE_ORDER):
         hit = np.flatnonzero(stage_us[name] != NAT)
         parts.append((hit, np.full(hit.size, k), stage_us[name][hit]))
     o_lead, o_stage, o_us = (np.concatenate(c) for c in zip(*parts))
     order = np.lexsort((o_stage, o_lead))
     return pd.DataFrame({
         "lead_id": string_column(o_lead[order], tuple(ids)),
-        "stage": string_column(o_stage[order], STAGES),
+        "stage": string_column(o_stage[order], STAGE_ORDER),
         "reached_at": timestamp_column(o_us[order]),
     })
 
