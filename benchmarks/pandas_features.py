@@ -10,7 +10,7 @@ It serves two purposes:
 - the speed/memory baseline of `benchmarks/bench_features.py` (the pandas engine reads the
   Parquet tables itself with `read_tables` and does the validation that matters for features
   with `validate_tables`);
-- an independent second implementation that `tests/test_pandas_baseline.py` checks against the
+- an independent second implementation that `tests/features/test_pandas_baseline.py` checks against the
   DuckDB engine column by column.
 
 Semantics (data/README.md): events with ts < cutoff only; a d-day window is [t - d days, t);

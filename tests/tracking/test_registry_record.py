@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from leadq.cli import app
 from leadq.tracking.registry_record import describe_model, describe_registration, promote_by_hand, versions_overview
 from leadq.tracking.store import client, ensure_experiment
-from test_registry_text import facts
+from registry_facts import facts
 
 NAME = "lead-quality"
 REASON_1 = "no champion yet: the first version becomes champion"

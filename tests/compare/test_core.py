@@ -32,7 +32,7 @@ from leadq.core.html import format_cell, format_value
 from leadq.steps.compare import compare_to_dir
 from leadq.rules.scorecard import Thresholds, load_scorecard
 
-RULES = Path(__file__).resolve().parents[1] / "pipelines" / "rules" / "default.yaml"
+RULES = Path(__file__).resolve().parents[2] / "pipelines" / "rules" / "default.yaml"
 SMALL_CONFIG = {
     "snapshots": {"leads_per_cutoff": 300},
     "candidates": {"hist_gradient_boosting": {"max_iter": 40}, "importance_rows": 100},

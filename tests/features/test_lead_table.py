@@ -15,8 +15,9 @@ from leadq.models.audit import LeakageError
 from leadq.config import load_config, parse_config
 from leadq.core.errors import BadInputError
 from leadq.features.lead_table import expand_path, load_lead_table, parse_labels
+from lead_table_data import FAST, generated_lead_table, lead_table_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 XEDUCATION_CONFIG = ROOT / "pipelines" / "xeducation.yaml"
 XEDUCATION_RULES = ROOT / "pipelines" / "rules" / "xeducation.yaml"
 XEDUCATION_CSV = Path(os.environ.get("LEADQ_XEDUCATION_CSV")
@@ -25,21 +26,6 @@ needs_xeducation = pytest.mark.skipif(
     not XEDUCATION_CSV.is_file(),
     reason=f"X Education export not found at {XEDUCATION_CSV} (set LEADQ_XEDUCATION_CSV)",
 )
-FAST = {"hist_gradient_boosting": {"max_iter": 40}, "logistic": {"enabled": False},
-        "importance_rows": 100}
-
-
-def _config(path: Path, extra: dict | None = None, **lead_table) -> object:
-    raw = {
-        "lead_table": {"path": str(path), "id_column": "Lead ID", "label_column": "Won?",
-                       **lead_table},
-        "targets": ["won"],
-        "registry": {"model_name": "test-leads", "promotion_metric": "test_log_loss_won"},
-        **(extra or {}),
-    }
-    return parse_config(raw, "test config")
-
-
 def _tiny_csv(tmp_path: Path, labels: list[str] | None, name: str = "leads.csv") -> Path:
     n = 40
     frame = pd.DataFrame({"Lead ID": [f"L{i}" for i in range(n)],
@@ -70,19 +56,19 @@ def test_labels_parse_from_numbers_words_and_booleans():
 def test_bad_label_columns_are_one_line_errors_naming_file_column_and_count(tmp_path, labels, expected):
     path = _tiny_csv(tmp_path, labels)
     with pytest.raises(BadInputError) as caught:
-        load_lead_table(_config(path))
+        load_lead_table(lead_table_config(path))
     message = caught.value.message
     assert "\n" not in message and message.startswith(str(path)) and expected in message
 
 
 def test_placeholders_are_missing_and_types_are_inferred(tmp_path):
     path = _tiny_csv(tmp_path, ["1", "0"] * 20)
-    table = load_lead_table(_config(path))
+    table = load_lead_table(lead_table_config(path))
     assert table.spec.numeric_columns() == ["Visits (#)", "missing_fields"]
     assert table.spec.categorical_columns() == ["Source"]
     assert table.features["Source"].isna().sum() == 10  # "Select" is a drop-down left untouched
     assert table.features["missing_fields"].max() == 1
-    forced = load_lead_table(_config(path, column_types={"Visits (#)": "categorical"}))
+    forced = load_lead_table(lead_table_config(path, column_types={"Visits (#)": "categorical"}))
     assert "Visits (#)" in forced.spec.categorical_columns()
 
 
@@ -93,25 +79,6 @@ def test_path_expands_environment_variables(monkeypatch):
     assert expand_path("${LEADQ_TEST_FILE:-fallback.csv}") == "fallback.csv"
 
 
-def _generated_lead_table(n_leads: int, seed: int) -> pd.DataFrame:
-    """Generated histories aggregated per lead: counts per event type, total duration,
-    attributes and whether the lead reached SQL, under CRM-export-style column names."""
-    from leadq.data import synth
-
-    tables = synth.generate(n_leads=n_leads, seed=seed)
-    leads, events, outcomes = tables["leads"], tables["events"], tables["outcomes"]
-    counts = events.pivot_table(index="lead_id", columns="event_type", values="ts", aggfunc="count",
-                                fill_value=0)
-    counts.columns = [f"{c} (count)" for c in counts.columns]
-    duration = events.groupby("lead_id")["duration_s"].sum().rename("Time on site / s")
-    table = leads.drop(columns=["created_at"]).set_index("lead_id").join(counts).join(duration)
-    table = table.fillna({c: 0 for c in counts.columns})
-    reached = set(outcomes.loc[outcomes["stage"] == "sql", "lead_id"])
-    table["Won?"] = np.where(table.index.isin(reached), "Yes", "No")
-    table = table.rename(columns={"job_title": "Job Title", "source": "Lead Source"})
-    return table.reset_index().rename(columns={"lead_id": "Lead ID"})
-
-
 @pytest.mark.slow
 def test_generated_lead_table_trains_predicts_and_scores_rules(tmp_path):
     from leadq.steps.train import train_from_files
@@ -120,10 +87,10 @@ def test_generated_lead_table_trains_predicts_and_scores_rules(tmp_path):
     from leadq.rules.scorecard import AttributeRule, Scorecard, Thresholds
     from leadq.rules.lead_table import score_lead_table_rules
 
-    frame = _generated_lead_table(2500, seed=5)
+    frame = generated_lead_table(2500, seed=5)
     path = tmp_path / "export.csv"
     frame.to_csv(path, index=False)
-    config = _config(tmp_path / "elsewhere.csv", {"candidates": FAST}, cv_folds=3)
+    config = lead_table_config(tmp_path / "elsewhere.csv", {"candidates": FAST}, cv_folds=3)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     outcome = train_from_files(data_dir=path, tracking_uri=uri, config=config)
 

@@ -19,7 +19,7 @@ from leadq.features.spec import FeatureSpec
 from leadq.features.engine import build_features
 from leadq.data.load import load_frames
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import pandas_features as pf  # noqa: E402
 
 END = pd.Timestamp("2026-06-30", tz="UTC")

@@ -86,7 +86,7 @@ DRAWN = {
     "past": _events(Q_CREATED_S, CUT_S - 1, PAST_EDGES),
     "future": _events(CUT_S, CUT_S + 200 * DAY, FUTURE_EDGES, max_size=8),
     # mql and sql at any time, becoming a customer only after the cutoff (a customer by the
-    # cutoff is not an open lead: tests/test_examples.py)
+    # cutoff is not an open lead: tests/features/test_examples.py)
     "outcomes": st.lists(st.one_of(
         st.tuples(st.sampled_from(["p", "q"]), st.sampled_from(["mql", "sql"]),
                   _times(Q_CREATED_S, CUT_S + 100 * DAY, [MID_S, CUT_S])),

@@ -10,7 +10,6 @@ files with decimal commas, and epoch-second, -millisecond and -microsecond times
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -23,10 +22,9 @@ from leadq.core.yaml_model import load_yaml_model
 from leadq.data.load import load_data, load_frames
 from leadq.data.mapping import DataMapping
 
-sys.path.insert(0, str(Path(__file__).parent))
 from source_fixtures import WRITERS, funnel  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ROOT / "pipelines" / "sources"
 CLOCK = pd.Timestamp("2026-07-01", tz="UTC")
 KEYS = {"leads": ["lead_id"], "events": ["lead_id", "ts", "event_type", "page"],

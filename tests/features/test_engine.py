@@ -114,7 +114,7 @@ def test_ablation_spec_drops_engagement():
     assert list(f.columns) == ["lead_age_days", "company_size", "country"]
 
 
-# Point in time on every engine and both paths: tests/test_point_in_time.py.
+# Point in time on every engine and both paths: tests/features/test_point_in_time.py.
 
 
 def test_labels_follow_the_horizon_and_skip_reached_stages():

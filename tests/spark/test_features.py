@@ -99,4 +99,4 @@ def test_pyspark_missing_is_one_clear_line(monkeypatch):
         spark_session()
 
 
-# Point in time on Spark (and the other engines), boundaries included: tests/test_point_in_time.py.
+# Point in time on Spark (and the other engines), boundaries included: tests/features/test_point_in_time.py.

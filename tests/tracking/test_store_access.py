@@ -80,7 +80,7 @@ def test_two_processes_creating_a_new_store_at_once_both_succeed(tmp_path):
     script = tmp_path / "init.py"
     script.write_text(INIT)
     start = str(time.time() + 8)  # both past their imports, then they race
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
     procs = [subprocess.Popen([sys.executable, str(script), uri, start], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
     results = [p.communicate(timeout=300) for p in procs]

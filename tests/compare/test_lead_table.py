@@ -25,7 +25,7 @@ from leadq.compare.core import (
     cross_fold_selections,
 )
 from leadq.rules.scorecard import Thresholds
-from test_lead_table import FAST, _config, _generated_lead_table
+from lead_table_data import FAST, generated_lead_table, lead_table_config
 
 
 def _folded(seed: int = 0) -> pd.DataFrame:
@@ -63,8 +63,8 @@ def compared(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("compare_lead_table")
     path = root / "export.csv"
-    _generated_lead_table(1500, seed=7).to_csv(path, index=False)
-    config = _config(path, {"candidates": FAST}, cv_folds=3)
+    generated_lead_table(1500, seed=7).to_csv(path, index=False)
+    config = lead_table_config(path, {"candidates": FAST}, cv_folds=3)
     rules = root / "rules.yaml"
     rules.write_text(
         "name: generated-rules\n"

@@ -179,7 +179,7 @@ def test_the_example_warehouse_mapping_reads_a_warehouse(folder, tmp_path):
     stages = tables["outcomes"].rename(columns={"lead_id": "contact_id"})
     url = write_duckdb(tmp_path / "warehouse.duckdb", {
         "crm.contacts": contacts, "web.touches": pd.concat([touches, internal]), "crm.lifecycle_stages": stages})
-    mapping = Path(__file__).resolve().parents[1] / "pipelines" / "sources" / "warehouse.yaml"
+    mapping = Path(__file__).resolve().parents[2] / "pipelines" / "sources" / "warehouse.yaml"
     expected = features(str(folder), tmp_path)
     got = features(url, tmp_path, "--mapping", str(mapping))
     # The query leaves out `channel`, which no default feature uses.
@@ -188,7 +188,7 @@ def test_the_example_warehouse_mapping_reads_a_warehouse(folder, tmp_path):
 
 def test_rules_score_reads_a_database_like_a_folder(folder, tmp_path):
     url = write_duckdb(tmp_path / "crm.duckdb", frames(folder))
-    rules = Path(__file__).resolve().parents[1] / "pipelines" / "rules" / "default.yaml"
+    rules = Path(__file__).resolve().parents[2] / "pipelines" / "rules" / "default.yaml"
     outs = {}
     for name, data in (("folder", str(folder)), ("duckdb", url)):
         outs[name] = tmp_path / f"rules_{name}.csv"

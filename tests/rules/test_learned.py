@@ -23,7 +23,7 @@ from leadq.rules.learned import (
 from leadq.data.load import load_data
 from leadq.rules.scorecard import Thresholds, load_scorecard, score_examples
 
-RULES = Path(__file__).resolve().parents[1] / "pipelines" / "rules" / "default.yaml"
+RULES = Path(__file__).resolve().parents[2] / "pipelines" / "rules" / "default.yaml"
 SMALL = {"snapshots": {"leads_per_cutoff": 300}}
 
 
