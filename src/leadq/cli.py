@@ -158,7 +158,7 @@ def features(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's data and outputs.")] = Path("data/demo"),
-    leads: Annotated[int, typer.Option("--leads", min=1000, help="Number of generated leads.")] = 20_000,
+    leads: Annotated[int, typer.Option("--leads", min=1000, help="Number of generated leads.")] = 15_000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     tracking_uri: TrackingOpt = None,
 ) -> None:

@@ -25,7 +25,7 @@ from leadq.data.synth import DEFAULT_END
 
 def run_demo(
     out: Path,
-    n_leads: int = 20_000,
+    n_leads: int = 15_000,
     seed: int = 0,
     echo: Callable[[str], None] = print,
     tracking_uri: str | None = None,
