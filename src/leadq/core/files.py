@@ -30,7 +30,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from leadq.core.errors import BadInputError, LeadqError
 
@@ -258,18 +261,29 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
         if not (column.dtype == object or isinstance(column.dtype, (pd.StringDtype, pd.CategoricalDtype))):
             continue
         text = column.astype(object)
-        is_text = text.map(lambda v: isinstance(v, str))
-        if not is_text.any():
-            continue
-        strings = text[is_text].astype(str)
-        risky = strings.str.contains(FORMULA_START) & ~strings.str.match(PLAIN_NUMBER)
+        risky = _risky_cells(text)
         if risky.any():
             if out is frame:
                 out = frame.copy()
             fixed = text.copy()
-            fixed[risky[risky].index] = "'" + strings[risky]
+            fixed[risky] = "'" + text[risky].astype(str)
             out[name] = fixed
     return out
+
+
+def _risky_cells(text: pd.Series) -> np.ndarray:
+    """Which cells of an object column are text a spreadsheet would evaluate as a formula."""
+    if pd.api.types.infer_dtype(text, skipna=True) in ("string", "empty"):
+        # All text (or missing): RE2 over the whole column in Arrow, no Python per cell.
+        strings = pa.array(text, type=pa.string(), from_pandas=True)
+        risky = pc.and_(pc.match_substring_regex(strings, FORMULA_START.pattern),
+                        pc.invert(pc.match_substring_regex(strings, PLAIN_NUMBER.pattern)))
+        return risky.fill_null(False).to_numpy(zero_copy_only=False)
+    is_text = text.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    strings = text[is_text].astype(str)
+    risky = np.zeros(len(text), dtype=bool)
+    risky[is_text] = (strings.str.contains(FORMULA_START) & ~strings.str.match(PLAIN_NUMBER)).to_numpy(dtype=bool)
+    return risky
 
 
 def write_frame(frame: pd.DataFrame, path: Path, tmp: Path) -> None:
