@@ -81,8 +81,10 @@ CORE = {
     "event_arrays": Module("src/leadq/features/arrays.py", [*FEATURE_TESTS, "tests/test_event_arrays.py"]),
     "features_sql": Module("src/leadq/features/sql.py", FEATURE_TESTS[:2]),
     "examples": Module("src/leadq/features/examples.py", ["tests/test_examples.py", "tests/test_features.py"]),
-    "load": Module("src/leadq/data/load.py", ["tests/test_load_policy.py", "tests/test_examples.py",
-                                         "tests/test_features.py", "tests/test_pandas_baseline.py"]),
+    "policy": Module("src/leadq/data/policy.py", ["tests/test_load_policy.py", "tests/test_load_safety.py"]),
+    "load": Module("src/leadq/data/load.py", ["tests/test_load_policy.py", "tests/test_load_safety.py",
+                                         "tests/test_examples.py", "tests/test_features.py",
+                                         "tests/test_pandas_baseline.py"]),
     "reasons": Module("src/leadq/models/reasons.py", ["tests/test_reasons.py", "tests/test_predict.py"]),
     "predict": Module("src/leadq/scoring/predict.py", ["tests/test_predict.py"], [
         "stale_data_warning", "score_header", "finish_scores", "score_chunk"]),
