@@ -5,7 +5,8 @@ one at a time, it copies the project to `mutants/by-module/<module>/` (git-ignor
 mutmut (the `mutmut>=3` dev extra) at that module and at the tests relevant to it, runs
 `nice -n 10 python -m mutmut run`, then prints per module the mutants killed, survived and
 the score (killed / (killed + survived), the equivalent mutants listed in tests/README.md left
-out). mutmut keeps its results in each copy, so a second run only re-tests what changed.
+out). mutmut keeps its results in each copy, so a second run only re-tests the mutants of
+changed functions and those that survived before (against today's tests).
 
     python tools/mutation_score.py                    # every core module
     python tools/mutation_score.py rules audit        # some of them
@@ -153,15 +154,27 @@ def _environment() -> dict[str, str]:
 
 
 def run_module(name: str, module: Module, children: int, tests_from: str | None = None) -> None:
-    """mutmut on one module in its copy, at low priority (its output in the copy's mutmut.log)."""
+    """mutmut on one module in its copy, at low priority (its output in the copy's mutmut.log).
+
+    mutmut keeps a mutant's verdict until its function changes, so a mutant that survived an
+    earlier run is named again afterwards to be re-tested against today's tests."""
     work, tests = prepare_copy(name, module, tests_from)
     if not tests:
         print(f"== {name}: no test files of it at {tests_from}", flush=True)
         return
+    earlier = {k for k, v in results(name, module, tests_from).items() if v in SURVIVED}
     patterns = module.mutant_patterns() if module.functions else []
-    command = ["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", str(children), *patterns]
     print(f"== {name}: {' '.join(tests)}", flush=True)
-    with open(work / "mutmut.log", "w") as log:
+    _mutmut_run(work, children, patterns, "w")
+    again = sorted(k for k, v in results(name, module, tests_from).items() if v in SURVIVED and k in earlier)
+    if again and not patterns:  # (named patterns re-test every mutant anyway)
+        print(f"   re-testing {len(again)} mutants that survived an earlier run", flush=True)
+        _mutmut_run(work, children, again, "a")
+
+
+def _mutmut_run(work: Path, children: int, names: list[str], log_mode: str) -> None:
+    command = ["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", str(children), *names]
+    with open(work / "mutmut.log", log_mode) as log:
         subprocess.run(command, cwd=work, env=_environment(), stdout=log, stderr=subprocess.STDOUT, check=False)
 
 
