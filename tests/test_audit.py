@@ -342,5 +342,74 @@ def test_audit_samples_rows_with_the_seed_and_keeps_every_row_at_the_limit():
     frame, y = _leaky_frame(n=1200)
     sampled = [audit_columns(frame, y, ["visits"], [], AuditConfig(max_rows=1000), seed=s)["auc"].iloc[0]
                for s in (0, 0, 1)]
+    assert audit_columns(frame, y, ["visits"], [], AuditConfig(max_rows=1000))["auc"].iloc[0] == sampled[0]
     rows = np.sort(np.random.default_rng(0).choice(1200, 1000, replace=False))
     assert sampled[0] == sampled[1] == numeric_auc(frame["visits"].to_numpy()[rows], y[rows]) != sampled[2]
+
+
+def test_out_of_fold_rates_use_as_many_folds_as_the_rarer_class_allows():
+    levels = np.array(["a", "b", "c"] * 20)
+    few_negatives = np.ones(60)
+    few_negatives[[3, 30, 59]] = 0.0  # three negatives: three folds
+    np.testing.assert_allclose(out_of_fold_rates(levels, few_negatives, seed=1),
+                               _reference_out_of_fold_rates(levels, few_negatives, 1, folds=3))
+    two_positives = np.zeros(60)
+    two_positives[[0, 1]] = 1.0  # two positives: two folds still
+    np.testing.assert_allclose(out_of_fold_rates(levels, two_positives, seed=1),
+                               _reference_out_of_fold_rates(levels, two_positives, 1, folds=2))
+    np.testing.assert_allclose(out_of_fold_rates(levels, np.tile([0.0, 1.0], 30), seed=1, folds=4),
+                               _reference_out_of_fold_rates(levels, np.tile([0.0, 1.0], 30), 1, folds=4))
+
+
+def _two_level_frame():
+    """40 rows, base rate 1/2: level "lo" (20 rows) has 1/4 positives, "hi" (20 rows) 3/4."""
+    y = np.array([1.0] * 5 + [0.0] * 15 + [1.0] * 15 + [0.0] * 5)
+    return pd.DataFrame({"grade": ["lo"] * 20 + ["hi"] * 20}), y
+
+
+def test_the_near_pure_share_follows_the_configured_level_size_and_purity():
+    # purity ratio 0.6: at most 0.3 positives (or negatives): both levels are near-pure, when a
+    # level of 20 rows is big enough; with the default ratio (0.1) neither is.
+    frame, y = _two_level_frame()
+    share = {(rows, ratio): audit_columns(frame, y, [], ["grade"], AuditConfig(
+        min_level_rows=rows, purity_ratio=ratio))["near_pure_share"].iloc[0]
+        for rows, ratio in ((20, 0.6), (21, 0.6), (20, 0.1))}
+    assert share == {(20, 0.6): 1.0, (21, 0.6): 0.0, (20, 0.1): 0.0}
+
+
+def test_an_audit_of_no_columns_is_an_empty_table():
+    frame, y = _two_level_frame()
+    table = audit_columns(frame, y, [], [])
+    assert table.empty and list(table.columns) == ["target", "column", "kind", "rows", "auc",
+                                                   "near_pure_share", "levels", "flagged", "allowed"]
+
+
+def test_the_categorical_auc_uses_the_given_seed_and_zero_by_default():
+    from sklearn.metrics import roc_auc_score
+
+    from leadq.models.audit import audit_examples
+
+    rng = np.random.default_rng(8)
+    levels = rng.choice(["a", "b", "c", "d", "e"], 200)
+    y = (rng.random(200) < np.where(np.isin(levels, ["a", "b"]), 0.6, 0.3)).astype(float)
+    examples = pd.DataFrame({"channel": levels, "label_won": y})
+
+    def expected(seed):
+        auc = roc_auc_score(y, _reference_out_of_fold_rates(levels, y, seed, folds=5))
+        return pytest.approx(max(auc, 1 - auc))
+
+    assert expected(0) != expected(3)
+    assert audit_columns(examples, y, [], ["channel"])["auc"].iloc[0] == expected(0)
+    assert audit_examples(examples, [], ["channel"], ["won"])["auc"].iloc[0] == expected(0)
+    assert audit_examples(examples, [], ["channel"], ["won"], seed=3)["auc"].iloc[0] == expected(3)
+    assert run_audit(examples, [], ["channel"], ["won"])["auc"].iloc[0] == expected(0)
+    assert run_audit(examples, [], ["channel"], ["won"], seed=3)["auc"].iloc[0] == expected(3)
+
+
+def test_run_audit_stops_with_the_configured_limits_and_no_source_prefix_by_default():
+    y = np.array([0.0, 0.0, 1.0, 1.0] * 10)
+    examples = pd.DataFrame({"visits": [0.0, 1.0, 2.0, 3.0] * 10, "label_mql": y})
+    with pytest.raises(LeakageError) as caught:
+        run_audit(examples, ["visits"], [], ["mql"], AuditConfig(max_auc=0.95, max_near_pure_share=0.25))
+    assert caught.value.message.startswith("leakage audit stopped training: 'visits' for 'mql': ROC AUC 1.000")
+    assert "(limits: AUC 0.95, near-pure share 25%)" in caught.value.message
