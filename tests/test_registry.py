@@ -202,6 +202,39 @@ def test_the_gate_without_a_champion_or_a_comparable_score():
     assert tags["leadq.gate.champion_version"] == "1" and tags["leadq.gate.challenger_value"] == "0.1"
 
 
+@pytest.mark.parametrize(("metric", "challenger", "champion", "margin", "reason"), [
+    ("test_log_loss_sql", 0.25, 0.5, 0.125,
+     "promoted: test_log_loss_sql 0.2500 < champion v4 0.5000 - margin 0.125"),
+    ("test_log_loss_sql", 0.375, 0.5, 0.125,
+     "not promoted: test_log_loss_sql 0.3750 >= champion v4 0.5000 - margin 0.125"),
+    ("test_roc_auc_won", 0.875, 0.75, 0.0625,
+     "promoted: test_roc_auc_won 0.8750 > champion v4 0.7500 + margin 0.0625"),
+    ("test_roc_auc_won", 0.8125, 0.75, 0.0625,
+     "not promoted: test_roc_auc_won 0.8125 <= champion v4 0.7500 + margin 0.0625"),
+    # figures that round alike at 4 decimals get as many more as it takes to tell them apart
+    ("test_log_loss_sql", 0.12341, 0.12344, 0.0,
+     "promoted: test_log_loss_sql 0.12341 < champion v4 0.12344 - margin 0"),
+    ("test_log_loss_sql", 0.25, 0.25, 0.0, "not promoted: test_log_loss_sql 0.2500 >= champion v4 0.2500 - margin 0"),
+    ("test_log_loss_sql", float("nan"), 0.3, 0.0, "not promoted: test_log_loss_sql is undefined"),
+])
+def test_the_gate_says_why_with_both_figures(metric, challenger, champion, margin, reason):
+    assert decide("5", metric, challenger, champion, "4", margin, "champion v4").reason == reason
+
+
+def test_the_decision_as_run_tags_and_the_metric_name_parsed():
+    from leadq.tracking.registry import parse_metric
+
+    decision = decide("5", "test_roc_auc_won", 0.875, 0.75, "4", 0.0625, "champion v4")
+    assert decision.as_tags() == {
+        "leadq.gate.version": "5", "leadq.gate.promoted": "True", "leadq.gate.metric": "test_roc_auc_won",
+        "leadq.gate.challenger_value": "0.875", "leadq.gate.champion_value": "0.75",
+        "leadq.gate.champion_version": "4", "leadq.gate.margin": "0.0625",
+        "leadq.gate.reason": "promoted: test_roc_auc_won 0.8750 > champion v4 0.7500 + margin 0.0625"}
+    assert decide("1", "test_log_loss_sql", 0.5, None, None, 0.0, "").as_tags()["leadq.gate.champion_version"] == ""
+    assert parse_metric("test_log_loss_sql") == ("test", "log_loss", "sql")
+    assert parse_metric("validation_roc_auc_won") == ("validation", "roc_auc", "won")
+
+
 @pytest.fixture(scope="module")
 def hand_store(tmp_path_factory):
     """An MLflow store for runs made by hand (no training)."""
