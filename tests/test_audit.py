@@ -191,6 +191,7 @@ def test_missing_values_go_to_whichever_end_separates_more():
     assert numeric_auc([np.nan, 1.0, 1.5, 5.0], y) == 1.0
     # the mirror: missing above every value separates the negatives {missing, -1} completely.
     assert numeric_auc([np.nan, -1.0, -1.5, -5.0], y) == 1.0
+    assert numeric_auc([1.0, 2.0, np.nan, 5.0], y) == 1.0  # a missing positive, at the top
     assert numeric_auc([np.nan, None, np.nan, np.nan], y) == 0.5  # nothing to rank
     assert numeric_auc(["1", "x", "3", "4"], y) == 1.0  # text that is no number is missing
 
@@ -199,14 +200,15 @@ def test_near_pure_share_counts_levels_exactly_at_both_limits():
     # base rate 1/2, purity ratio 1/4: a level is near-pure with at most 1/8 positives or at most
     # 1/8 negatives. a: 40 rows, 5 positives (exactly 1/8); b: 40 rows, 5 negatives; c: 40 rows,
     # 6 positives (just over); d and e: exactly 30 rows, all negative / all positive; f and g: 29
-    # rows, all negative / all positive; h: half and half; i: 28 positives making the base rate 1/2.
+    # rows, all negative / all positive; h: half and half; i: 28 positives making the base rate 1/2;
+    # j and k: 40 rows, 1/4 negatives / 1/4 positives (twice the limit: not near-pure).
     counts = {"a": (40, 5), "b": (40, 35), "c": (40, 6), "d": (30, 0), "e": (30, 30), "f": (29, 0),
-              "g": (29, 29), "h": (40, 20), "i": (28, 28)}
+              "g": (29, 29), "h": (40, 20), "i": (28, 28), "j": (40, 30), "k": (40, 10)}
     levels = np.concatenate([[k] * n for k, (n, _) in counts.items()])
     y = np.concatenate([[1.0] * p + [0.0] * (n - p) for n, p in counts.values()])
-    assert y.mean() == 0.5 and len(y) == 306
-    assert near_pure_share(levels, y, min_level_rows=30, purity_ratio=0.25) == (40 + 40 + 30 + 30) / 306
-    assert near_pure_share(levels, y, min_level_rows=29, purity_ratio=0.25) == (40 + 40 + 30 + 30 + 29 + 29) / 306
+    assert y.mean() == 0.5 and len(y) == 386
+    assert near_pure_share(levels, y, min_level_rows=30, purity_ratio=0.25) == (40 + 40 + 30 + 30) / 386
+    assert near_pure_share(levels, y, min_level_rows=29, purity_ratio=0.25) == (40 + 40 + 30 + 30 + 29 + 29) / 386
     assert near_pure_share(np.array([], dtype=object), np.array([])) == 0.0
 
 
