@@ -13,6 +13,7 @@ changed functions and those that survived before (against today's tests).
     python tools/mutation_score.py --report           # print the last results, run nothing
     python tools/mutation_score.py --survivors rules  # also list the surviving mutants
     python tools/mutation_score.py --tests-from f7bf252   # the score of an older revision's tests
+    python tools/mutation_score.py registry_gate --only decide,parse_metric   # part of a module
 
 Shared mutmut settings (the copied files, `-m "not slow"`, the `mutation` hypothesis profile
 without shrinking) live in pyproject.toml's `[tool.mutmut]`; this script adds the module
@@ -153,7 +154,8 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def run_module(name: str, module: Module, children: int, tests_from: str | None = None) -> None:
+def run_module(name: str, module: Module, children: int, tests_from: str | None = None,
+               only: list[str] | None = None) -> None:
     """mutmut on one module in its copy, at low priority (its output in the copy's mutmut.log).
 
     mutmut keeps a mutant's verdict until its function changes, so a mutant that survived an
@@ -163,8 +165,9 @@ def run_module(name: str, module: Module, children: int, tests_from: str | None 
         print(f"== {name}: no test files of it at {tests_from}", flush=True)
         return
     earlier = {k for k, v in results(name, module, tests_from).items() if v in SURVIVED}
-    patterns = module.mutant_patterns() if module.functions else []
-    print(f"== {name}: {' '.join(tests)}", flush=True)
+    patterns = Module(module.path, module.tests, only).mutant_patterns() if only else (
+        module.mutant_patterns() if module.functions else [])
+    print(f"== {name}: {' '.join(tests)}" + (f" (only {', '.join(only)})" if only else ""), flush=True)
     _mutmut_run(work, children, patterns, "w")
     again = sorted(k for k, v in results(name, module, tests_from).items() if v in SURVIVED and k in earlier)
     if again and not patterns:  # (named patterns re-test every mutant anyway)
@@ -218,6 +221,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--survivors", action="store_true", help="list the surviving mutants")
     parser.add_argument("--children", type=int, default=1, help="parallel mutmut workers (default 1)")
     parser.add_argument("--tests-from", metavar="REV", help="measure the tests of git revision REV instead")
+    parser.add_argument("--only", metavar="FUNCS", help="mutate only these functions (comma-separated, "
+                        "`Class.method` for methods); the module's others show as not run")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in CORE]
     if unknown:
@@ -225,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     names = args.modules or list(CORE)
     if not args.report:
         for name in names:
-            run_module(name, CORE[name], args.children, args.tests_from)
+            run_module(name, CORE[name], args.children, args.tests_from,
+                       args.only.split(",") if args.only else None)
     report(names, args.survivors, args.tests_from)
 
 
