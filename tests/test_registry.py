@@ -343,4 +343,11 @@ def test_time_split_gate_scores_the_champion_on_the_challengers_test_window(smal
     assert str(mlflow_client.get_model_version_by_alias(name, "challenger").version) == v4 == "4"
     tags = mlflow_client.get_run(logged["weak"][1]).data.tags
     assert tags["leadq.gate.promoted"] == "False" and tags["leadq.gate.metric"] == "test_log_loss_sql"
-    assert tags["leadq.registered_version"] == v3
+    assert tags["leadq.registered_version"] == v3 and tags["leadq.gate.version"] == v3
+    # test examples without a column the champion needs: not compared, and the reason says why
+    from leadq.tracking.registry import run_gate
+
+    blind = run_gate("9", logged["strong"][0].test_examples.drop(columns=["pricing_views"]), 0.1, name,
+                     "test_log_loss_sql", 0.0, uri)
+    assert (blind.version, blind.promoted, blind.champion_value, blind.champion_version) == ("9", False, None, v2)
+    assert blind.reason == "not promoted: champion v2 needs 1 column(s) this data cannot provide (pricing_views)"
