@@ -199,6 +199,16 @@ def test_the_gate_without_a_champion_or_a_comparable_score():
     assert not blind.promoted and blind.reason == "not promoted: champion v1 needs 3 column(s)"
     tags = blind.as_tags()
     assert tags["leadq.gate.promoted"] == "False" and tags["leadq.gate.champion_value"] == ""
+    # every figure of the decision is kept, whichever way it went
+    first = decide("1", "test_log_loss_sql", 0.5, None, None, 0.01, "no champion yet")
+    assert (first.version, first.metric, first.challenger_value, first.champion_value, first.champion_version,
+            first.margin) == ("1", "test_log_loss_sql", 0.5, None, None, 0.01)
+    blind = decide("2", "test_log_loss_sql", 0.1, None, "1", 0.01, "champion v1 needs 3 column(s)")
+    assert (blind.version, blind.metric, blind.challenger_value, blind.champion_value, blind.champion_version,
+            blind.margin) == ("2", "test_log_loss_sql", 0.1, None, "1", 0.01)
+    undefined = decide("3", "test_log_loss_sql", float("nan"), 0.3, "1", 0.01, "champion v1")
+    assert (undefined.version, undefined.metric, undefined.champion_value, undefined.champion_version,
+            undefined.margin) == ("3", "test_log_loss_sql", 0.3, "1", 0.01)
     assert tags["leadq.gate.champion_version"] == "1" and tags["leadq.gate.challenger_value"] == "0.1"
 
 
