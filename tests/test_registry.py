@@ -209,6 +209,7 @@ def test_the_gate_without_a_champion_or_a_comparable_score():
     undefined = decide("3", "test_log_loss_sql", float("nan"), 0.3, "1", 0.01, "champion v1")
     assert (undefined.version, undefined.metric, undefined.champion_value, undefined.champion_version,
             undefined.margin) == ("3", "test_log_loss_sql", 0.3, "1", 0.01)
+    assert np.isnan(undefined.challenger_value)
     assert tags["leadq.gate.champion_version"] == "1" and tags["leadq.gate.challenger_value"] == "0.1"
 
 
