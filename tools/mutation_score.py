@@ -5,13 +5,15 @@ one at a time, it copies the project to `mutants/by-module/<module>/` (git-ignor
 mutmut (the `mutmut>=3` dev extra) at that module and at the tests relevant to it, runs
 `nice -n 10 python -m mutmut run`, then prints per module the mutants killed, survived and
 the score (killed / (killed + survived), the equivalent mutants listed in tests/README.md left
-out). mutmut keeps its results in each copy, so a second run only re-tests what changed.
+out). mutmut keeps its results in each copy, so a second run only re-tests the mutants of
+changed functions and those that survived before (against today's tests).
 
     python tools/mutation_score.py                    # every core module
     python tools/mutation_score.py rules audit        # some of them
     python tools/mutation_score.py --report           # print the last results, run nothing
     python tools/mutation_score.py --survivors rules  # also list the surviving mutants
     python tools/mutation_score.py --tests-from f7bf252   # the score of an older revision's tests
+    python tools/mutation_score.py registry_gate --only decide,parse_metric   # part of a module
 
 Shared mutmut settings (the copied files, `-m "not slow"`, the `mutation` hypothesis profile
 without shrinking) live in pyproject.toml's `[tool.mutmut]`; this script adds the module
@@ -22,6 +24,8 @@ each run is `mutants/by-module/<module>/mutmut.log`.
 `--tests-from REV` measures the tests of another revision against today's code (the "before"
 figure): the module's test files that exist at REV, in `mutants/by-module@REV/`; tests there
 that use a fixture which trains a model or starts Spark are left out as `slow`, as today's are.
+REV needs today's test layout (tests/<subpackage>/test_<module>.py); the figures of revisions
+before the tests were moved, measured under their old names, are in tests/README.md.
 """
 
 import argparse
@@ -75,24 +79,26 @@ class Module:
         return [f"{self.dotted}.{name}__mutmut_*" for name in names]
 
 
-FEATURE_TESTS = ["tests/test_point_in_time.py", "tests/test_pandas_baseline.py", "tests/test_features.py"]
+FEATURE_TESTS = ["tests/features/test_point_in_time.py", "tests/features/test_pandas_baseline.py", "tests/features/test_engine.py"]
 CORE = {
-    "features": Module("src/leadq/features/engine.py", [*FEATURE_TESTS, "tests/test_examples.py"]),
-    "event_arrays": Module("src/leadq/features/arrays.py", [*FEATURE_TESTS, "tests/test_event_arrays.py"]),
+    "features": Module("src/leadq/features/engine.py", [*FEATURE_TESTS, "tests/features/test_examples.py"]),
+    "event_arrays": Module("src/leadq/features/arrays.py", [*FEATURE_TESTS, "tests/features/test_arrays.py"]),
     "features_sql": Module("src/leadq/features/sql.py", FEATURE_TESTS[:2]),
-    "examples": Module("src/leadq/features/examples.py", ["tests/test_examples.py", "tests/test_features.py"]),
-    "load": Module("src/leadq/data/load.py", ["tests/test_load_policy.py", "tests/test_examples.py",
-                                         "tests/test_features.py", "tests/test_pandas_baseline.py"]),
-    "reasons": Module("src/leadq/models/reasons.py", ["tests/test_reasons.py", "tests/test_predict.py"]),
-    "predict": Module("src/leadq/scoring/predict.py", ["tests/test_predict.py"], [
+    "examples": Module("src/leadq/features/examples.py", ["tests/features/test_examples.py", "tests/features/test_engine.py"]),
+    "policy": Module("src/leadq/data/policy.py", ["tests/data/test_policy.py", "tests/data/test_load.py"]),
+    "load": Module("src/leadq/data/load.py", ["tests/data/test_policy.py", "tests/data/test_load.py",
+                                         "tests/features/test_examples.py", "tests/features/test_engine.py",
+                                         "tests/features/test_pandas_baseline.py"]),
+    "reasons": Module("src/leadq/models/reasons.py", ["tests/models/test_reasons.py", "tests/scoring/test_predict.py"]),
+    "predict": Module("src/leadq/scoring/predict.py", ["tests/scoring/test_predict.py"], [
         "stale_data_warning", "score_header", "finish_scores", "score_chunk"]),
-    "routing": Module("src/leadq/scoring/routing.py", ["tests/test_predict.py"]),
-    "registry_gate": Module("src/leadq/tracking/registry.py", ["tests/test_registry.py"], [
+    "routing": Module("src/leadq/scoring/routing.py", ["tests/scoring/test_predict.py"]),
+    "registry_gate": Module("src/leadq/tracking/registry.py", ["tests/tracking/test_registry.py"], [
         "GateDecision.as_tags", "parse_metric", "register_version", "score_champion_on", "decide", "run_gate"]),
-    "train_gate": Module("src/leadq/tracking/training_run.py", ["tests/test_registry.py"], ["register_and_gate",
+    "train_gate": Module("src/leadq/tracking/training_run.py", ["tests/tracking/test_registry.py"], ["register_and_gate",
                                                                            "_gate_on_logged_metric"]),
-    "audit": Module("src/leadq/models/audit.py", ["tests/test_audit.py"]),
-    "rules": Module("src/leadq/rules/scorecard.py", ["tests/test_rules.py"]),
+    "audit": Module("src/leadq/models/audit.py", ["tests/models/test_audit.py"]),
+    "rules": Module("src/leadq/rules/scorecard.py", ["tests/rules/test_scorecard.py"]),
 }
 
 
@@ -150,16 +156,30 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def run_module(name: str, module: Module, children: int, tests_from: str | None = None) -> None:
-    """mutmut on one module in its copy, at low priority (its output in the copy's mutmut.log)."""
+def run_module(name: str, module: Module, children: int, tests_from: str | None = None,
+               only: list[str] | None = None) -> None:
+    """mutmut on one module in its copy, at low priority (its output in the copy's mutmut.log).
+
+    mutmut keeps a mutant's verdict until its function changes, so a mutant that survived an
+    earlier run is named again afterwards to be re-tested against today's tests."""
     work, tests = prepare_copy(name, module, tests_from)
     if not tests:
         print(f"== {name}: no test files of it at {tests_from}", flush=True)
         return
-    patterns = module.mutant_patterns() if module.functions else []
-    command = ["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", str(children), *patterns]
-    print(f"== {name}: {' '.join(tests)}", flush=True)
-    with open(work / "mutmut.log", "w") as log:
+    earlier = {k for k, v in results(name, module, tests_from).items() if v in SURVIVED}
+    patterns = Module(module.path, module.tests, only).mutant_patterns() if only else (
+        module.mutant_patterns() if module.functions else [])
+    print(f"== {name}: {' '.join(tests)}" + (f" (only {', '.join(only)})" if only else ""), flush=True)
+    _mutmut_run(work, children, patterns, "w")
+    again = sorted(k for k, v in results(name, module, tests_from).items() if v in SURVIVED and k in earlier)
+    if again and not patterns:  # (named patterns re-test every mutant anyway)
+        print(f"   re-testing {len(again)} mutants that survived an earlier run", flush=True)
+        _mutmut_run(work, children, again, "a")
+
+
+def _mutmut_run(work: Path, children: int, names: list[str], log_mode: str) -> None:
+    command = ["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", str(children), *names]
+    with open(work / "mutmut.log", log_mode) as log:
         subprocess.run(command, cwd=work, env=_environment(), stdout=log, stderr=subprocess.STDOUT, check=False)
 
 
@@ -203,6 +223,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--survivors", action="store_true", help="list the surviving mutants")
     parser.add_argument("--children", type=int, default=1, help="parallel mutmut workers (default 1)")
     parser.add_argument("--tests-from", metavar="REV", help="measure the tests of git revision REV instead")
+    parser.add_argument("--only", metavar="FUNCS", help="mutate only these functions (comma-separated, "
+                        "`Class.method` for methods); the module's others show as not run")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in CORE]
     if unknown:
@@ -210,7 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     names = args.modules or list(CORE)
     if not args.report:
         for name in names:
-            run_module(name, CORE[name], args.children, args.tests_from)
+            run_module(name, CORE[name], args.children, args.tests_from,
+                       args.only.split(",") if args.only else None)
     report(names, args.survivors, args.tests_from)
 
 

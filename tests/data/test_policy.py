@@ -1,10 +1,14 @@
-"""The bad-input policy, through the CLI: fatal problems stop with one line, a few bad rows are dropped."""
+"""The bad-input policy, through the CLI: fatal problems stop with one line, a few bad rows are dropped;
+and the policy's own decisions and lines, word for word."""
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from leadq.cli import app
+from leadq.core.errors import BadInputError
+from leadq.data import policy
+from leadq.data.mapping import DataMapping
 
 runner = CliRunner()
 
@@ -189,3 +193,97 @@ def test_the_clock_itself_is_not_later_than_the_clock():
         "(column 'reached_at')",
     ]
     assert data.frame("leads")["lead_id"].tolist() == ["a", "b"]
+
+
+# --- the policy's own decisions and lines, by hand (each engine hands these functions its counts) ---
+
+CLOCK = pd.Timestamp("2024-03-01", tz="UTC")
+
+
+def test_a_required_column_missing_is_fatal_under_the_users_name():
+    mapping = DataMapping(columns={"events": {"ts": "occurred"}})
+    policy.require_columns({"lead_id", "occurred", "event_type"}, 10, "events", "events.csv", mapping)
+    policy.require_columns({"lead_id": "VARCHAR", "created_at": "TIMESTAMP"}, 3, "leads", "leads.csv", mapping)
+    with pytest.raises(BadInputError) as caught:
+        policy.require_columns({"lead_id", "ts", "event_type"}, 10, "events", "events.csv", mapping)
+    assert caught.value.message == (
+        "events.csv: required column 'occurred' (mapped to 'ts') is missing in all 10 rows")
+    with pytest.raises(BadInputError) as caught:
+        policy.require_columns({"lead_id", "reached_at"}, 7, "outcomes", "outcomes.csv", mapping)
+    assert caught.value.message == "outcomes.csv: required column 'stage' is missing in all 7 rows"
+
+
+def test_unparseable_rows_are_dropped_up_to_the_limit_and_fatal_above_it():
+    mapping = DataMapping(max_bad_fraction=0.25)
+    report = []
+    policy.report_unparseable("leads.csv", "created", 0, 8, mapping, report)
+    assert report == []
+    policy.report_unparseable("leads.csv", "created", 2, 8, mapping, report)  # exactly the limit
+    assert report == ["leads.csv: dropped 2 rows with a missing or unparseable 'created'"]
+    with pytest.raises(BadInputError) as caught:
+        policy.report_unparseable("leads.csv", "created", 3, 8, mapping, report)
+    assert caught.value.message == ("leads.csv: column 'created' has 3 of 8 rows missing or unparseable "
+                                    "(37.5%, limit 25.0%)")
+    assert len(report) == 1
+
+
+def test_a_text_attribute_is_numeric_when_99_percent_of_its_values_parse():
+    assert policy.is_numeric_attribute(100, 99) is True and policy.is_numeric_attribute(5, 5) is True
+    assert policy.is_numeric_attribute(100, 98) is False and policy.is_numeric_attribute(0, 0) is False
+
+
+def test_repeated_lead_ids_and_an_empty_leads_table_are_fatal():
+    policy.check_lead_ids("leads.csv", "id", 5, 5, 0)
+    with pytest.raises(BadInputError) as caught:
+        policy.check_lead_ids("leads.csv", "id", 10, 7, 5.0)
+    assert caught.value.message == "leads.csv: column 'id' has 3 duplicate lead ids (5 rows share an id)"
+    policy.check_leads_left("leads.csv", "id", 0, require_leads=False)
+    policy.check_leads_left("leads.csv", "id", 1, require_leads=True)
+    with pytest.raises(BadInputError) as caught:
+        policy.check_leads_left("leads.csv", "id", 0, require_leads=True)
+    assert caught.value.message == "leads.csv: column 'id': the leads table is empty (0 rows)"
+
+
+def test_the_report_lines_word_for_word():
+    mapping = DataMapping(columns={"events": {"lead_id": "contact", "ts": "when", "duration_s": "secs"},
+                                   "outcomes": {"lead_id": "contact", "reached_at": "on"}})
+    assert policy.future_leads_line("leads.csv", "created", 4, CLOCK) == (
+        "leads.csv: dropped 4 leads whose 'created' is later than the run's clock (2024-03-01T00:00:00+00:00)")
+    assert policy.unparseable_duration_line("events.csv", "secs", 3) == (
+        "events.csv: 3 unparseable or non-finite values in 'secs' taken as missing")
+    assert policy.duplicate_events_line("events.csv", 2) == (
+        "events.csv: dropped 2 exact duplicate events (same lead, time, type, page, content and duration; "
+        "a part file delivered twice?)")
+    report = []
+    counts = {"negative_duration": 1, "after_clock": 0, "unknown_lead": 5, "before_created": 2.0}
+    policy.report_drops("events.csv", policy.event_drop_reasons(mapping, CLOCK), counts, report)
+    assert report == [
+        "events.csv: dropped 5 events for unknown leads (column 'contact')",
+        "events.csv: dropped 2 events before the lead's created_at (column 'when')",
+        "events.csv: dropped 1 events with a negative duration (column 'secs')",
+    ]
+    report = []
+    policy.report_drops("events.csv", policy.event_drop_reasons(DataMapping(), CLOCK), {"after_clock": 6}, report)
+    assert report == ["events.csv: dropped 6 events later than the run's clock 2024-03-01T00:00:00+00:00 "
+                      "(column 'ts')"]
+    report = []
+    policy.report_drops("outcomes.csv", policy.outcome_drop_reasons("outcomes.csv", mapping, CLOCK),
+                        {"unknown_lead": 1, "after_clock": 2, "other": 3}, report)
+    assert report == [
+        "outcomes.csv: dropped 1 outcomes for unknown leads (column 'contact')",
+        "outcomes.csv: dropped 2 outcomes later than the run's clock 2024-03-01T00:00:00+00:00 (column 'on')",
+    ]
+    report = []
+    policy.report_drops("events.csv", {"unknown_lead": "dropped {n} x"}, {"unknown_lead": None}, report)
+    assert report == []
+
+
+def test_events_mostly_for_unknown_leads_are_fatal_with_a_hint():
+    mapping = DataMapping(max_bad_fraction=0.5)
+    hint = lambda: "lead ids look like 'L1'"  # noqa: E731
+    policy.check_unknown_lead_events("events.csv", "contact", 5, 10, mapping, hint)  # exactly the limit
+    policy.check_unknown_lead_events("events.csv", "contact", 0, 0, mapping, hint)
+    with pytest.raises(BadInputError) as caught:
+        policy.check_unknown_lead_events("events.csv", "contact", 6, 10, mapping, hint)
+    assert caught.value.message == ("events.csv: column 'contact' has 6 of 10 events for unknown leads "
+                                    "(60.0%, limit 50.0%); lead ids look like 'L1'")

@@ -165,3 +165,70 @@ def test_examples_carry_features_as_of_their_cutoff_and_the_labels(data):
     assert row["label_mql"] == 0.0 and row["lead_age_days"] == 60.0
     later = examples.set_index(["lead_id", "cutoff"]).loc[("mql_at_horizon_end", C + pd.Timedelta(days=7))]
     assert later["label_mql"] == 1.0 and later["seats"] == 1.0
+
+
+def _small(outcomes, leads=None):
+    leads = leads if leads is not None else pd.DataFrame({"lead_id": ["a", "b", "c"],
+                                                          "created_at": ["2024-01-01"] * 3})
+    events = pd.DataFrame({"lead_id": leads["lead_id"][:1], "ts": ["2024-02-01"], "event_type": ["page_view"]})
+    return load_frames(leads, events, pd.DataFrame(outcomes, columns=["lead_id", "stage", "reached_at"]), clock=CLOCK)
+
+
+def test_a_target_no_outcome_reaches_is_one_line_naming_the_stages_present():
+    from leadq.features.examples import check_targets_reached
+
+    data = _small([("a", "mql", "2024-02-01"), ("b", "mql", "2024-02-02"), ("c", "won", "2024-02-03")])
+    check_targets_reached(data, ["mql", "won"])
+    with pytest.raises(BadInputError) as caught:
+        check_targets_reached(data, ["mql", "sql"])
+    assert caught.value.message == ("<outcomes frame>: column 'stage' never reaches target 'sql' (0 of 3 rows); "
+                                    "stages present: mql, won")
+    check_targets_reached(_small([("a", "customer", "2024-02-01")]), ["mql", "sql"])  # implied by a customer
+    with pytest.raises(BadInputError) as caught:
+        check_targets_reached(_small([]), ["mql"])
+    assert caught.value.message == ("<outcomes frame>: column 'stage' never reaches target 'mql' (0 of 0 rows); "
+                                    "stages present: none")
+
+
+def test_a_stage_name_with_a_quote_labels_like_any_other():
+    data = _small([("a", "won't renew", "2024-02-10"), ("b", "won't renew", "2024-04-10")])
+    labels = label_examples(data, [pd.Timestamp("2024-02-01", tz="UTC")], ["won't renew"], 30,
+                            history_end="2024-12-01")
+    assert labels.columns.tolist() == ["lead_id", "cutoff", "label_won't renew"]
+    assert labels["label_won't renew"].tolist() == [1.0, 0.0, 0.0]
+
+
+def test_stray_early_leads_do_not_stretch_the_cutoffs_back():
+    # one placeholder creation date in 1970 among 300 leads created on 2024-01-01: the first
+    # cutoff is at or after the time by which 1 % of the leads existed, not 1970 plus a week
+    leads = pd.DataFrame({"lead_id": [f"L{i}" for i in range(300)],
+                          "created_at": ["1970-01-01"] + ["2024-01-01"] * 299})
+    data = _small([], leads)
+    cutoffs = snapshot_cutoffs(data, cadence_days=7, horizon_days=30, end="2024-03-01")
+    assert cutoffs == [pd.Timestamp(d, tz="UTC") for d in ("2024-01-03", "2024-01-10", "2024-01-17",
+                                                           "2024-01-24", "2024-01-31")]
+
+
+def test_no_leads_to_build_cutoffs_for_is_one_line():
+    data = load_frames(pd.DataFrame({"lead_id": [], "created_at": []}),
+                       pd.DataFrame({"lead_id": [], "ts": [], "event_type": []}),
+                       pd.DataFrame({"lead_id": [], "stage": [], "reached_at": []}), clock=CLOCK, require_leads=False)
+    with pytest.raises(BadInputError) as caught:
+        snapshot_cutoffs(data, 7, 30, end="2024-03-01")
+    assert caught.value.message == "<leads frame>: column 'created_at': no leads to build cutoffs for (0 rows)"
+
+
+def test_build_examples_hands_the_sample_the_seed_and_the_history_end_to_the_labels(data):
+    spec = FeatureSpec(include_engagement=False, numeric_attributes=["seats"], categorical_attributes=[])
+    cutoffs = [C, C + pd.Timedelta(days=7)]
+    sample = label_examples(data, cutoffs, ["mql"], 30, leads_per_cutoff=3, seed=0, history_end="2024-12-01")
+    assert label_examples(data, cutoffs, ["mql"], 30, leads_per_cutoff=3, history_end="2024-12-01").equals(sample)
+    for seed in (0, 4):
+        expected = label_examples(data, cutoffs, ["mql"], 30, leads_per_cutoff=3, seed=seed, history_end="2024-12-01")
+        kwargs = {} if seed == 0 else {"seed": seed}
+        built = build_examples(data, spec, cutoffs, ["mql"], 30, leads_per_cutoff=3, history_end="2024-12-01", **kwargs)
+        pd.testing.assert_frame_equal(built[["lead_id", "cutoff", "label_mql"]].reset_index(drop=True),
+                                      expected.reset_index(drop=True), check_dtype=False)
+    # the history ends 2024-02-20: C + 30 days fits, C + 7 + 30 days does not
+    short = build_examples(data, spec, cutoffs, ["mql"], 30, history_end=C + pd.Timedelta(days=31))
+    assert set(short["cutoff"]) == {C}

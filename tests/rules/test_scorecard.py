@@ -220,3 +220,18 @@ def test_score_leads_scores_the_open_leads_as_of_the_cutoff():
     assert list(table.columns) == ["lead_id", "points", "stage", "as_of"]
     assert table["points"].tolist() == [65, -35, -10] and table["stage"].tolist() == ["MQL", "nurture", "nurture"]
     assert set(table["as_of"]) == {"2024-03-01T00:00:00+00:00"}
+
+
+def test_a_number_attribute_that_is_not_finite_earns_no_points():
+    # "inf" is no finite value: missing, as the features take it (one value in 100 leaves the
+    # column a number attribute)
+    leads = pd.DataFrame({"lead_id": ["a", "b", "c", *[f"x{i}" for i in range(97)]],
+                          "created_at": ["2024-01-01"] * 100, "employees": ["300", "inf", " 150 ", *["50"] * 97]})
+    data = load_frames(leads, pd.DataFrame({"lead_id": [], "ts": [], "event_type": []}),
+                       pd.DataFrame({"lead_id": [], "stage": [], "reached_at": []}),
+                       clock=pd.Timestamp("2025-01-01", tz="UTC"))
+    assert data.numeric_attributes == ["employees"]
+    card = Scorecard.model_validate({"attributes": [{"column": "employees", "above": 200, "points": 10}],
+                                     "thresholds": {"mql": 10, "sql": 30}})
+    keys = pd.DataFrame({"lead_id": ["a", "b", "c"], "cutoff": [CUT] * 3})
+    assert score_examples(data, card, keys)["points"].tolist() == [10, 0, 0]

@@ -12,6 +12,7 @@ from leadq.config import load_config
 from leadq.models.drift import reference_bins
 from leadq.features.spec import FeatureSpec
 from leadq.scoring.predict import finish_scores, score_chunk, score_header, stale_data_warning
+from leadq.scoring.routing import funnel_order, route_stages
 from leadq.tracking.model_ref import ModelRef, parse_model_ref
 
 AS_OF = pd.Timestamp("2026-06-01", tz="UTC")
@@ -83,6 +84,21 @@ def test_one_target_routes_by_it_alone():
     table, _, _ = finish_scores(scored, ["won"], Artifacts({"won": 0.6}), ModelRef(uri="models:/m@champion", name="m", version="1", run_id=None, tracking_uri=""),
                                 AS_OF, "now", pd.DataFrame(index=range(2)), [])
     assert table["stage"].tolist() == ["WON", "nurture"] and table["score"].tolist() == [60, 59]
+
+
+def test_funnel_order_puts_known_stages_first_in_funnel_order_then_the_others_as_listed():
+    assert funnel_order(["customer", "mql"]) == ["mql", "customer"]
+    assert funnel_order(["won", "sql", "demo", "mql"]) == ["mql", "sql", "won", "demo"]
+    assert funnel_order(["won"]) == ["won"]
+
+
+def test_a_lead_with_a_missing_or_unknown_stage_is_routed_by_its_probabilities_alone():
+    frame = pd.DataFrame({"current_stage": [None, "churned", None, "customer", "lead"],
+                          "p_mql": [0.10, 0.10, 0.35, np.nan, 0.30],
+                          "p_sql": [0.20, 0.20, 0.10, np.nan, 0.49]})
+    stages = route_stages(frame, ["mql", "sql"], {"mql": 0.30, "sql": 0.50})
+    # no stage reached counts as "lead"; a customer has reached SQL (the last target)
+    assert stages.tolist() == ["nurture", "nurture", "MQL", "SQL", "MQL"]
 
 
 @pytest.fixture(scope="module")

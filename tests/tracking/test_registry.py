@@ -199,7 +199,51 @@ def test_the_gate_without_a_champion_or_a_comparable_score():
     assert not blind.promoted and blind.reason == "not promoted: champion v1 needs 3 column(s)"
     tags = blind.as_tags()
     assert tags["leadq.gate.promoted"] == "False" and tags["leadq.gate.champion_value"] == ""
+    # every figure of the decision is kept, whichever way it went
+    first = decide("1", "test_log_loss_sql", 0.5, None, None, 0.01, "no champion yet")
+    assert (first.version, first.metric, first.challenger_value, first.champion_value, first.champion_version,
+            first.margin) == ("1", "test_log_loss_sql", 0.5, None, None, 0.01)
+    blind = decide("2", "test_log_loss_sql", 0.1, None, "1", 0.01, "champion v1 needs 3 column(s)")
+    assert (blind.version, blind.metric, blind.challenger_value, blind.champion_value, blind.champion_version,
+            blind.margin) == ("2", "test_log_loss_sql", 0.1, None, "1", 0.01)
+    undefined = decide("3", "test_log_loss_sql", float("nan"), 0.3, "1", 0.01, "champion v1")
+    assert (undefined.version, undefined.metric, undefined.champion_value, undefined.champion_version,
+            undefined.margin) == ("3", "test_log_loss_sql", 0.3, "1", 0.01)
+    assert np.isnan(undefined.challenger_value)
     assert tags["leadq.gate.champion_version"] == "1" and tags["leadq.gate.challenger_value"] == "0.1"
+
+
+@pytest.mark.parametrize(("metric", "challenger", "champion", "margin", "reason"), [
+    ("test_log_loss_sql", 0.25, 0.5, 0.125,
+     "promoted: test_log_loss_sql 0.2500 < champion v4 0.5000 - margin 0.125"),
+    ("test_log_loss_sql", 0.375, 0.5, 0.125,
+     "not promoted: test_log_loss_sql 0.3750 >= champion v4 0.5000 - margin 0.125"),
+    ("test_roc_auc_won", 0.875, 0.75, 0.0625,
+     "promoted: test_roc_auc_won 0.8750 > champion v4 0.7500 + margin 0.0625"),
+    ("test_roc_auc_won", 0.8125, 0.75, 0.0625,
+     "not promoted: test_roc_auc_won 0.8125 <= champion v4 0.7500 + margin 0.0625"),
+    # figures that round alike at 4 decimals get as many more as it takes to tell them apart
+    ("test_log_loss_sql", 0.12341, 0.12344, 0.0,
+     "promoted: test_log_loss_sql 0.12341 < champion v4 0.12344 - margin 0"),
+    ("test_log_loss_sql", 0.25, 0.25, 0.0, "not promoted: test_log_loss_sql 0.2500 >= champion v4 0.2500 - margin 0"),
+    ("test_log_loss_sql", float("nan"), 0.3, 0.0, "not promoted: test_log_loss_sql is undefined"),
+])
+def test_the_gate_says_why_with_both_figures(metric, challenger, champion, margin, reason):
+    assert decide("5", metric, challenger, champion, "4", margin, "champion v4").reason == reason
+
+
+def test_the_decision_as_run_tags_and_the_metric_name_parsed():
+    from leadq.tracking.registry import parse_metric
+
+    decision = decide("5", "test_roc_auc_won", 0.875, 0.75, "4", 0.0625, "champion v4")
+    assert decision.as_tags() == {
+        "leadq.gate.version": "5", "leadq.gate.promoted": "True", "leadq.gate.metric": "test_roc_auc_won",
+        "leadq.gate.challenger_value": "0.875", "leadq.gate.champion_value": "0.75",
+        "leadq.gate.champion_version": "4", "leadq.gate.margin": "0.0625",
+        "leadq.gate.reason": "promoted: test_roc_auc_won 0.8750 > champion v4 0.7500 + margin 0.0625"}
+    assert decide("1", "test_log_loss_sql", 0.5, None, None, 0.0, "").as_tags()["leadq.gate.champion_version"] == ""
+    assert parse_metric("test_log_loss_sql") == ("test", "log_loss", "sql")
+    assert parse_metric("validation_roc_auc_won") == ("validation", "roc_auc", "won")
 
 
 @pytest.fixture(scope="module")
@@ -310,4 +354,11 @@ def test_time_split_gate_scores_the_champion_on_the_challengers_test_window(smal
     assert str(mlflow_client.get_model_version_by_alias(name, "challenger").version) == v4 == "4"
     tags = mlflow_client.get_run(logged["weak"][1]).data.tags
     assert tags["leadq.gate.promoted"] == "False" and tags["leadq.gate.metric"] == "test_log_loss_sql"
-    assert tags["leadq.registered_version"] == v3
+    assert tags["leadq.registered_version"] == v3 and tags["leadq.gate.version"] == v3
+    # test examples without a column the champion needs: not compared, and the reason says why
+    from leadq.tracking.registry import run_gate
+
+    blind = run_gate("9", logged["strong"][0].test_examples.drop(columns=["pricing_views"]), 0.1, name,
+                     "test_log_loss_sql", 0.0, uri)
+    assert (blind.version, blind.promoted, blind.champion_value, blind.champion_version) == ("9", False, None, v2)
+    assert blind.reason == "not promoted: champion v2 needs 1 column(s) this data cannot provide (pricing_views)"
