@@ -14,12 +14,12 @@ one second before, at window and trend edges, 12 h and 7 days between pricing vi
 30-minute gap), and explicit `@example`s pin them on every engine. Features are computed per
 lead, so one engine pass holds three "worlds" under prefixed lead ids (`b/`: the history before
 the cutoff, `a/`: plus everything at or after it, `e/`: plus one event before it); a Spark pass
-costs seconds, so Spark runs the boundary examples only (the drawn histories check its SQL on
-DuckDB, the `sql` engine).
+costs seconds, so Spark runs the boundary examples only, all of them in one pass under
+per-example prefixes (the drawn histories check its SQL on DuckDB, the `sql` engine).
 """
 
 import pandas as pd
-from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from feature_engines import assert_same_features, reference_features
@@ -121,16 +121,19 @@ BOUNDARY_EXAMPLES = [
 ]
 
 
-def with_hypothesis(engine, check) -> None:
-    """Run `check(engine, past, future, outcomes, extra)` on every boundary example and on as
-    many drawn histories as the engine affords."""
-    test = given(**DRAWN)(check)
+def with_hypothesis(engine) -> None:
+    """Check both paths on every boundary example and on as many drawn histories as the engine
+    affords. An engine that affords none (Spark: a pass costs seconds) checks all the boundary
+    examples in one pass instead, each under its own prefix: one load and one pass per path."""
+    drawn = DRAWN_EXAMPLES[engine.name]
+    if not drawn:
+        _both_paths_in_one_pass(engine, BOUNDARY_EXAMPLES)
+        return
+    test = given(**DRAWN)(_both_paths)
     for boundary in BOUNDARY_EXAMPLES:
         test = example(**boundary)(test)
-    drawn = DRAWN_EXAMPLES[engine.name]
-    only_explicit = {} if drawn else {"phases": (Phase.explicit,)}
-    settings(max_examples=max(drawn, 1), deadline=None, database=None,
-             suppress_health_check=[HealthCheck.too_slow], **only_explicit)(test)(engine)
+    settings(max_examples=drawn, deadline=None, database=None,
+             suppress_health_check=[HealthCheck.too_slow])(test)(engine)
 
 
 def _worlds(past, future, outcomes, extra) -> dict[str, tuple]:
@@ -167,34 +170,48 @@ def _check_the_three_worlds(features: dict[str, pd.DataFrame], extra_type: str, 
 
 
 def _both_paths(engine, past, future, outcomes, extra) -> None:
-    worlds = _worlds(past, future, outcomes, extra)
+    """One history: its three worlds in one pass per path."""
+    _both_paths_in_one_pass(engine, [{"past": past, "future": future, "outcomes": outcomes, "extra": extra}])
+
+
+def _both_paths_in_one_pass(engine, cases: list[dict]) -> None:
+    """Several histories (`past`, `future`, `outcomes`, `extra`), each under its own prefix, in
+    one load and one pass per path."""
+    worlds, reference = {}, {}
+    for n, case in enumerate(cases):
+        case_worlds = _worlds(**case)
+        worlds.update({f"{n}{w}": world for w, world in case_worlds.items()})
+        reference.update({(f"{n}{w}", cutoff): reference_features(case_worlds[w], cutoff, CLOCK)
+                          for w, cutoff in (("b/", CUTOFF), ("e/", CUTOFF), ("b/", MID))})
     data = engine.load(_union(worlds), CLOCK)
-    reference = {(w, cutoff): reference_features(worlds[w], cutoff, CLOCK)
-                 for w, cutoff in (("b/", CUTOFF), ("e/", CUTOFF), ("b/", MID))}
 
     # the scoring path: every open lead at one cutoff (not the lead created exactly at it)
     table = engine.features_at(data, CUTOFF)
     assert sorted(table["lead_id"]) == sorted(w + lead for w in worlds for lead in ("p", "q"))
-    features = {w: _world_rows(table, w) for w in worlds}
-    for w in ("b/", "e/"):
-        assert_same_features(reference[w, CUTOFF], features[w], f"{engine}, one cutoff, world {w}")
-    _check_the_three_worlds(features, extra[1], f"{engine}, one cutoff")
-
     # the training path: (lead, cutoff) rows at the cutoff and 30 days before it
     examples = pd.DataFrame([(w + lead, cutoff) for w in worlds for lead in ("p", "q") for cutoff in (CUTOFF, MID)],
                             columns=["lead_id", "cutoff"])
-    table = engine.feature_table(data, examples)
-    assert list(table["lead_id"]) == list(examples["lead_id"])
-    features = {w: _world_rows(table, w, CUTOFF) for w in worlds}
-    for w in ("b/", "e/"):
-        assert_same_features(reference[w, CUTOFF], features[w], f"{engine}, many cutoffs, world {w}")
-    _check_the_three_worlds(features, extra[1], f"{engine}, many cutoffs")
-    earlier = {w: _world_rows(table, w, MID) for w in ("b/", "a/")}
-    assert_same_features(reference["b/", MID], earlier["b/"], f"{engine}, many cutoffs, the earlier one")
-    pd.testing.assert_frame_equal(earlier["a/"], earlier["b/"], obj=f"{engine}, the earlier cutoff")
+    snapshots = engine.feature_table(data, examples)
+    assert list(snapshots["lead_id"]) == list(examples["lead_id"])
+
+    for n, case in enumerate(cases):
+        name = f"{engine}" + (f", boundary example {n}" if len(cases) > 1 else "")
+        w = {key: f"{n}{key}" for key in ("b/", "a/", "e/")}
+        features = {key: _world_rows(table, w[key]) for key in w}
+        for key in ("b/", "e/"):
+            assert_same_features(reference[w[key], CUTOFF], features[key], f"{name}, one cutoff, world {key}")
+        _check_the_three_worlds(features, case["extra"][1], f"{name}, one cutoff")
+
+        features = {key: _world_rows(snapshots, w[key], CUTOFF) for key in w}
+        for key in ("b/", "e/"):
+            assert_same_features(reference[w[key], CUTOFF], features[key], f"{name}, many cutoffs, world {key}")
+        _check_the_three_worlds(features, case["extra"][1], f"{name}, many cutoffs")
+        earlier = {key: _world_rows(snapshots, w[key], MID) for key in ("b/", "a/")}
+        assert_same_features(reference[w["b/"], MID], earlier["b/"], f"{name}, many cutoffs, the earlier one")
+        pd.testing.assert_frame_equal(earlier["a/"], earlier["b/"], obj=f"{name}, the earlier cutoff")
 
 
 def test_features_are_point_in_time_on_both_paths(engine):
     """Scoring (every open lead at one cutoff) and training ((lead, cutoff) rows at two
     cutoffs, the earlier one 30 days back): reference values, the future ignored, the past seen."""
-    with_hypothesis(engine, _both_paths)
+    with_hypothesis(engine)
