@@ -73,7 +73,8 @@ def validate_tables(leads: pd.DataFrame, events: pd.DataFrame, outcomes: pd.Data
     """The bad-input policy's row drops that change features, done in pandas.
 
     Missing required values, leads/events/outcomes later than the clock, events and outcomes
-    for unknown leads, events before the lead's created_at and negative durations are dropped.
+    for unknown leads, events before the lead's created_at and negative durations are dropped;
+    of exact duplicate events the first is kept.
     Timestamps come back as `datetime64[us, UTC]`, ids as text, stages lower-cased.
     """
     clock_us = (pd.Timestamp.now(tz="UTC") if clock is None else _utc(clock)).value // 1000
@@ -101,6 +102,9 @@ def validate_tables(leads: pd.DataFrame, events: pd.DataFrame, outcomes: pd.Data
     events["ts"] = pd.to_datetime(ts[ok], unit="us", utc=True)
     if not pd.api.types.is_string_dtype(events["lead_id"].dtype):
         events["lead_id"] = _text(events["lead_id"])
+    # exact duplicates (same lead, time, type, page, content and duration) count once
+    same = [c for c in ("lead_id", "ts", "event_type", "page", "content_id", "duration_s") if c in events]
+    events = events.drop_duplicates(subset=same, keep="first").reset_index(drop=True)
 
     out_ids = outcomes["lead_id"] if pd.api.types.is_string_dtype(outcomes["lead_id"].dtype) else _text(outcomes["lead_id"])
     reached = to_us(outcomes["reached_at"])

@@ -120,6 +120,11 @@ BOUNDARY_EXAMPLES = [
     {"past": [], "future": BOUNDARY_FUTURE, "outcomes": [], "extra": (Q_CREATED_S, "content_download")},
 ]
 
+# Two identical events count once (the load policy drops exact duplicates), on the engines that
+# draw histories (found by a drawn history before the pandas baseline dropped them too).
+EXACT_DUPLICATES = {"past": [("p", 3 * DAY, "page_view", None, "/pricing", "ebook-1")] * 2, "future": [],
+                    "outcomes": [], "extra": (3 * DAY, "page_view")}
+
 
 def with_hypothesis(engine) -> None:
     """Check both paths on every boundary example and on as many drawn histories as the engine
@@ -130,7 +135,7 @@ def with_hypothesis(engine) -> None:
         _both_paths_in_one_pass(engine, BOUNDARY_EXAMPLES)
         return
     test = given(**DRAWN)(_both_paths)
-    for boundary in BOUNDARY_EXAMPLES:
+    for boundary in [*BOUNDARY_EXAMPLES, EXACT_DUPLICATES]:
         test = example(**boundary)(test)
     settings(max_examples=drawn, deadline=None, database=None,
              suppress_health_check=[HealthCheck.too_slow])(test)(engine)
