@@ -7,14 +7,16 @@ import os
 import socket
 import stat
 
+import numpy as np
 import pandas as pd
+import pyarrow.csv
 import pytest
 from typer.testing import CliRunner
 
 from cli_checks import assert_one_line_error, tree_state, write_contract_tables
 from leadq.cli import app
 from leadq.core.errors import LeadqError
-from leadq.core.files import atomic_paths, neutralise_formulas
+from leadq.core.files import atomic_paths, neutralise_formulas, write_csv
 
 runner = CliRunner()
 
@@ -135,7 +137,8 @@ def test_a_full_disk_is_one_line_and_leaves_the_previous_output(tmp_path, monkey
     def no_space(self, path, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(pd.DataFrame, "to_csv", no_space)
+    monkeypatch.setattr(pd.DataFrame, "to_csv", no_space)  # both CSV writers fail
+    monkeypatch.setattr(pyarrow.csv, "write_csv", lambda table, path, **_: no_space(table, path))
     assert_one_line_error(features(data, out), 2, str(out), "No space left on device", "nothing was replaced")
     assert tree_state(tmp_path) == before
 
@@ -184,3 +187,22 @@ def test_neutralise_formulas_leaves_numbers_and_missing_values():
     values = out["x"].tolist()
     assert values[0] == "'=a" and pd.isna(values[1]) and values[2:] == ["-1e5", "b"]
     assert out["n"].equals(frame["n"]) and frame["x"].tolist()[0] == "=a"
+
+
+def test_csv_written_reads_back_as_the_same_values(tmp_path):
+    frame = pd.DataFrame({
+        "lead_id": ["a,1", 'say "hi"', "two\nlines", "plain"],
+        "p_sql": [7.938861796163987e-05, 0.5, float("nan"), 1 / 3],
+        "score": [0, 50, 100, 33],
+        "reasons": ["visits=3 (+)", None, "", "x=1 (-); y=missing (+)"],
+    })
+    out = tmp_path / "s.csv"
+    write_csv(frame, out)
+    back = pd.read_csv(out, keep_default_na=False, na_values={"p_sql": [""]})
+    assert back["lead_id"].tolist() == ["a,1", 'say "hi"', "two\nlines", "plain"]
+    np.testing.assert_array_equal(back["p_sql"].to_numpy(), frame["p_sql"].to_numpy())
+    assert back["score"].tolist() == [0, 50, 100, 33]
+    assert back["reasons"].tolist() == ["visits=3 (+)", "", "", "x=1 (-); y=missing (+)"]
+    flags = tmp_path / "flags.csv"
+    write_csv(pd.DataFrame({"open": [True, False], "day": pd.to_datetime(["2026-01-02", "2026-01-03"])}), flags)
+    assert flags.read_text().splitlines() == ["open,day", "True,2026-01-02", "False,2026-01-03"]

@@ -228,6 +228,26 @@ def test_scores_and_reasons_do_not_depend_on_batch_or_threads(fitted):
                                       trees.credits_per_column(two, Xt.shape[1], n_threads=2))
 
 
+def test_preprocessing_equals_scikit_learns_own_transform_on_messy_values(fitted):
+    """The fast path encodes each distinct value once; scikit-learn's transform sees every row.
+    Rare, unseen, blank and every kind of missing value must come out the same."""
+    pipe, _, X = fitted
+    columns = SPEC.feature_columns()
+    messy = X[columns].head(600).copy()
+    messy["Lead Source"] = np.resize(np.array(["Google", " google ", "Olark Chat", "never seen", "", "  ",
+                                               None, np.nan, "referral", "Rare One"], dtype=object), 600)
+    messy.loc[messy.index[::7], "visits"] = np.nan
+    pre = pipe[:-1]
+    expected = pre.transform(messy)
+    expected = expected.to_numpy() if hasattr(expected, "to_numpy") else np.asarray(expected)
+    np.testing.assert_array_equal(transform_features(pre, messy), expected.astype(np.float64))
+    clf = pipe[-1]
+    if isinstance(clf, HistGradientBoostingClassifier):
+        Xt = transform_features(pre, messy)
+        np.testing.assert_array_equal(BoostedTrees.for_classifier(clf).encode(Xt),
+                                      clf._preprocessor.transform(Xt))
+
+
 def test_messy_category_labels_score_like_clean_ones(fitted):
     _, calibrated, X = fitted
     columns = SPEC.feature_columns()

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from leadq.core.errors import BadInputError, LeadqError
 
@@ -289,9 +290,40 @@ def _risky_cells(text: pd.Series) -> np.ndarray:
 def write_frame(frame: pd.DataFrame, path: Path, tmp: Path) -> None:
     """Write `frame` to `tmp` in the format of `path`'s extension (CSV cells neutralised)."""
     if Path(path).suffix.lower() == ".csv":
-        neutralise_formulas(frame).to_csv(tmp, index=False)
+        write_csv(neutralise_formulas(frame), tmp)
     else:
         frame.to_parquet(tmp, index=False)
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """`frame` as CSV without its index. Frames of numbers and text go through Arrow's writer
+    (several times faster than pandas on a million scored leads; text is always quoted and
+    small floats are written without an exponent, the same values either way); other column
+    types (dates, booleans, mixed objects) keep pandas' formatting."""
+    table = _plain_arrow_table(frame)
+    if table is None:
+        frame.to_csv(path, index=False)
+    else:
+        pa_csv.write_csv(table, path, write_options=pa_csv.WriteOptions(quoting_style="needed"))
+
+
+def _plain_arrow_table(frame: pd.DataFrame) -> pa.Table | None:
+    """`frame` as an Arrow table when every column is a number or text (missing as null)."""
+    columns = {}
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_bool_dtype(column.dtype) or not isinstance(name, str):
+            return None
+        if pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_float_dtype(column.dtype):
+            columns[name] = pa.array(column, from_pandas=True)
+        elif (column.dtype == object or isinstance(column.dtype, pd.StringDtype)) and \
+                pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
+            columns[name] = pa.array(column.astype(object), type=pa.string(), from_pandas=True)
+        else:
+            return None
+    if frame.columns.duplicated().any():
+        return None
+    return pa.table(columns)
 
 
 def check_table_suffix(path: Path) -> None:

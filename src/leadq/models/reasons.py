@@ -28,8 +28,10 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer
+from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+from leadq.models.candidates import CategoryNormalizer
 
 N_REASONS = 3
 MISSING_TEXT = "missing"
@@ -93,8 +95,52 @@ def _column_block(transformer, part) -> np.ndarray:
     """One ColumnTransformer block as a 2-D float64 array."""
     if _is_identity(transformer):
         return part.to_numpy(dtype=np.float64) if hasattr(part, "to_numpy") else np.asarray(part, np.float64)
-    out = transformer.transform(part)
+    out = _per_distinct_value(transformer, part)
+    if out is None:
+        out = transformer.transform(part)
     return out.to_numpy(dtype=np.float64) if hasattr(out, "to_numpy") else np.asarray(out, np.float64)
+
+
+def _encodes_column_by_column(transformer, part) -> bool:
+    """Whether `transformer` maps each column of `part` to one output column, each value on its
+    own: an OrdinalEncoder over numbers (NaN the only missing value), or CategoryNormalizer
+    (which makes every missing value one level) followed by OrdinalEncoders."""
+    steps = [step for _, step in transformer.steps] if isinstance(transformer, Pipeline) else [transformer]
+    if not all(isinstance(step, OrdinalEncoder) for step in steps[1:]):
+        return False
+    if isinstance(steps[0], CategoryNormalizer):
+        return True
+    return isinstance(steps[0], OrdinalEncoder) and np.asarray(part).dtype.kind == "f"
+
+
+def _per_distinct_value(transformer, part) -> np.ndarray | None:
+    """`transformer.transform(part)`, computed once per distinct value of each column and
+    gathered back to the rows (a CRM column of a million rows holds a few hundred values); None
+    when `transformer` is not of a kind that encodes column by column."""
+    if part.ndim != 2 or part.shape[0] == 0 or not _encodes_column_by_column(transformer, part):
+        return None
+    frame = part if isinstance(part, pd.DataFrame) else pd.DataFrame(part)
+    codes, distinct = [], []
+    for j in range(frame.shape[1]):
+        code, values = pd.factorize(frame.iloc[:, j], use_na_sentinel=True)
+        missing = None if isinstance(part, pd.DataFrame) else np.nan
+        distinct.append(np.append(np.asarray(values, dtype=object), missing))
+        codes.append(np.where(code < 0, len(values), code))  # the appended missing value
+    n_distinct = max(len(values) for values in distinct)
+    padded = np.empty((n_distinct, frame.shape[1]), dtype=object)
+    for j, values in enumerate(distinct):
+        padded[:, j] = values[-1]
+        padded[:len(values), j] = values
+    if isinstance(part, pd.DataFrame):
+        small = pd.DataFrame(padded, columns=part.columns)
+    else:
+        small = padded.astype(part.dtype)
+    encoded = transformer.transform(small)
+    encoded = np.asarray(encoded.to_numpy() if hasattr(encoded, "to_numpy") else encoded, dtype=np.float64)
+    out = np.empty(part.shape, dtype=np.float64, order="F")
+    for j, code in enumerate(codes):
+        out[:, j] = encoded[:, j].take(code)
+    return out
 
 
 def _live_blocks(ct: ColumnTransformer):
