@@ -270,3 +270,21 @@ def test_top_reasons_ties_zeros_and_missing():
         "a=missing (-)",
         "b=1000000 (+); d=123457 (-)",
     ]
+
+
+def test_reason_values_read_as_rounded_numbers():
+    """Each value as Python formats it after rounding to 2 decimals: integers without a point,
+    others with `%g` (six significant digits), -0 as 0, missing as `missing`."""
+    values = [3.0, 0.294, 1234.567, -0.5, -0.001, 0.005, 12345.675, 99999.99, 1e20, 2.0**53 + 2, -1e-9,
+              9999.994, 9999.996, 1e-7, 250.0, np.nan]
+
+    def by_hand(v):
+        if np.isnan(v):
+            return "missing"
+        r = float(np.round(v, 2)) + 0.0
+        return f"{int(r)}" if r.is_integer() else f"{r:g}"
+
+    features = pd.DataFrame({"x": values})
+    reasons = top_reasons(pd.DataFrame({"x": np.ones(len(values))}), features)
+    assert reasons.tolist() == [f"x={by_hand(v)} (+)" for v in values]
+    assert reasons.tolist()[:3] == ["x=3 (+)", "x=0.29 (+)", "x=1234.57 (+)"]

@@ -23,6 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
@@ -425,25 +427,41 @@ def feature_contributions(model, features: pd.DataFrame, columns: list[str]) -> 
 # --- reason text ---------------------------------------------------------------------------
 
 
-def _format_values(values: pd.Series) -> pd.Series:
-    """Feature values as reason text: numbers rounded to 2 decimals (integers without a point),
-    other values as text, missing as `missing`."""
+def _format_values(values: pd.Series) -> pa.Array:
+    """Feature values as reason text: numbers rounded to 2 decimals (integers without a point,
+    others as `%g` formats them), other values as text, missing as `missing`."""
     numeric = pd.to_numeric(values, errors="coerce")
     if numeric.notna().sum() == values.notna().sum() and values.dtype != object:
-        rounded = numeric.round(2)
-        text = rounded.map(lambda v: MISSING_TEXT if pd.isna(v) else (f"{int(v)}" if float(v).is_integer() else f"{v:g}"))
-        return text
-    return values.astype(object).where(values.notna(), MISSING_TEXT).astype(str)
+        return _number_texts(numeric.round(2).to_numpy(dtype=np.float64, na_value=np.nan))
+    return pa.array(values.astype(object).where(values.notna(), MISSING_TEXT).astype(str), type=pa.string())
 
 
-def _value_texts(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def _number_texts(rounded: np.ndarray) -> pa.Array:
+    """Numbers already rounded as reason text, formatted column at a time by Arrow where its
+    text is provably `%g`'s: integers below 2**53 and numbers under 10**4 (at most six
+    significant digits once rounded to two decimals); the rest one by one in Python."""
+    rounded = rounded + 0.0  # -0.0 reads as 0
+    missing = np.isnan(rounded)
+    whole = ~missing & (np.abs(rounded) < 2.0**53) & (rounded == np.trunc(rounded))
+    texts = pc.cast(pa.array(rounded), pa.string())
+    texts = pc.if_else(pa.array(whole), pc.cast(pa.array(np.where(whole, rounded, 0).astype(np.int64)), pa.string()),
+                       texts)
+    slow = np.flatnonzero(~missing & ~whole & (np.abs(rounded) >= 1e4))
+    if len(slow):
+        text_list = texts.to_numpy(zero_copy_only=False).astype(object)
+        text_list[slow] = [f"{int(v)}" if v.is_integer() else f"{v:g}" for v in rounded[slow].tolist()]
+        texts = pa.array(text_list, type=pa.string())
+    return pc.if_else(pa.array(missing), MISSING_TEXT, texts)
+
+
+def _value_texts(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
     """(code per row, text per code) of `values`: each distinct value formatted once; the last
     code is `missing`."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         values = pd.Series(np.round(values.to_numpy(dtype=np.float64, na_value=np.nan), 2))
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    texts = _format_values(pd.Series(uniques, dtype=values.dtype)).to_numpy(dtype=object)
-    texts = np.append(texts.astype(object), MISSING_TEXT)
+    texts = pa.concat_arrays([_format_values(pd.Series(uniques, dtype=values.dtype)),
+                              pa.array([MISSING_TEXT], type=pa.string())])
     return np.where(codes < 0, len(texts) - 1, codes), texts
 
 
@@ -459,38 +477,43 @@ def _top_indices(values: np.ndarray, k: int) -> np.ndarray:
     return top
 
 
-def _slot_labels(idx: np.ndarray, positive: np.ndarray, names, features: pd.DataFrame):
-    """(label code per row, label texts) of one reason slot: `name=value (+)` for each row's
-    chosen feature, built once per distinct (feature, value, sign)."""
-    codes = np.empty(len(idx), dtype=np.int64)
-    labels: list[str] = []
-    for feature_index in np.unique(idx):
-        rows = np.flatnonzero(idx == feature_index)
-        name = str(names[feature_index])
-        value_code, texts = _value_texts(features[names[feature_index]].iloc[rows])
-        codes[rows] = len(labels) + 2 * value_code + positive[rows]
-        labels += [f"{name}={text}{sign}" for text in texts for sign in (" (-)", " (+)")]
-    return codes, np.asarray(labels, dtype=object)
+def _labels(features: pd.DataFrame, names, used: np.ndarray) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """The reason labels of features `used` (positions in `names`), each distinct
+    `name=value (sign)` written once: (value code per row and feature, where each feature's
+    labels start, the labels). A feature's labels are its value texts with ` (-)`, then
+    with ` (+)`; the last label is empty (no reason)."""
+    value_codes = np.zeros((len(features), len(names)), dtype=np.int64, order="F")
+    starts = np.zeros((2, len(names)), dtype=np.int64)  # rows: where " (-)" and " (+)" labels start
+    labels: list[pa.Array] = []
+    offset = 0
+    for j in used:
+        value_codes[:, j], texts = _value_texts(features[names[j]])
+        prefix = pa.scalar(f"{names[j]}=")
+        for sign, text in enumerate((" (-)", " (+)")):
+            starts[sign, j] = offset
+            labels.append(pc.binary_join_element_wise(prefix, texts, pa.scalar(text), ""))
+            offset += len(texts)
+    labels.append(pa.array([""], type=pa.string()))
+    return value_codes, starts, pa.concat_arrays(labels)
 
 
 def reason_texts(values: np.ndarray, names, features: pd.DataFrame, n: int = N_REASONS) -> np.ndarray:
     """The `n` largest absolute contributions per row as text, `pricing_view_30d=4 (+); ...`,
     for a rows x features array `values` whose columns are `names` (columns of `features`)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     k = min(n, values.shape[1]) if values.ndim == 2 else 0
     if k == 0 or len(values) == 0:
         return np.full(len(values), "", dtype=object)
     values = np.ascontiguousarray(values, dtype=np.float64)
     top = _top_indices(values, k)
     picked = np.take_along_axis(values, top, axis=1)
+    value_codes, starts, labels = _labels(features, names, np.unique(top))
+    rows = np.arange(len(values))
     slots = []
     for slot in range(k):
-        codes, labels = _slot_labels(top[:, slot], picked[:, slot] > 0, names, features)
-        labels = np.append(labels, "")  # a zero contribution is no reason
-        codes[picked[:, slot] == 0] = len(labels) - 1
-        slots.append(pc.take(pa.array(labels, type=pa.string()), pa.array(codes)))
+        feature = top[:, slot]
+        codes = starts[(picked[:, slot] > 0).astype(np.intp), feature] + value_codes[rows, feature]
+        codes[picked[:, slot] == 0] = len(labels) - 1  # a zero contribution is no reason
+        slots.append(pc.take(labels, pa.array(codes)))
     # empty slots can only trail (contributions are sorted by size): drop their separators
     joined = pc.replace_substring_regex(pc.binary_join_element_wise(*slots, "; "), "(; )+$", "")
     return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
