@@ -195,6 +195,7 @@ def test_csv_written_reads_back_as_the_same_values(tmp_path):
         "p_sql": [7.938861796163987e-05, 0.5, float("nan"), 1 / 3],
         "score": [0, 50, 100, 33],
         "reasons": ["visits=3 (+)", None, "", "x=1 (-); y=missing (+)"],
+        "visits_7d": [3.0, 0.0, 12.0, -0.0],  # whole numbers, still floats
     })
     out = tmp_path / "s.csv"
     write_csv(frame, out)
@@ -203,6 +204,7 @@ def test_csv_written_reads_back_as_the_same_values(tmp_path):
     np.testing.assert_array_equal(back["p_sql"].to_numpy(), frame["p_sql"].to_numpy())
     assert back["score"].tolist() == [0, 50, 100, 33]
     assert back["reasons"].tolist() == ["visits=3 (+)", "", "", "x=1 (-); y=missing (+)"]
+    assert back["visits_7d"].dtype == np.float64 and back["visits_7d"].tolist() == [3.0, 0.0, 12.0, 0.0]
     flags = tmp_path / "flags.csv"
     write_csv(pd.DataFrame({"open": [True, False], "day": pd.to_datetime(["2026-01-02", "2026-01-03"])}), flags)
     assert flags.read_text().splitlines() == ["open,day", "True,2026-01-02", "False,2026-01-03"]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -237,6 +238,24 @@ def categories(column: pa.ChunkedArray, placeholders: list[str] | None = None) -
 def clean_categories(column: pa.ChunkedArray, placeholders: list[str] | None = None
                      ) -> tuple[np.ndarray, np.ndarray]:
     """`categories`, and which rows are missing (a boolean array)."""
+    labels, is_missing, codes = _cleaned_dictionary(column, placeholders)
+    return labels[codes], is_missing[codes]
+
+
+def category_codes(column: pa.ChunkedArray, placeholders: list[str] | None = None
+                   ) -> tuple[pd.Categorical, np.ndarray]:
+    """`categories` as a pandas Categorical (each cleaned label once, missing as NaN), and
+    which rows are missing: the same labels without a Python object per row."""
+    labels, is_missing, codes = _cleaned_dictionary(column, placeholders)
+    label_codes, distinct = pd.factorize(labels, use_na_sentinel=True)  # None: -1
+    categories = pd.Index(np.asarray(distinct, dtype=object), dtype=object)
+    return pd.Categorical.from_codes(label_codes[codes], categories=categories), is_missing[codes]
+
+
+def _cleaned_dictionary(column: pa.ChunkedArray, placeholders: list[str] | None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cleaned label per distinct cell, None for missing ones; which are missing; each row's
+    index into them). The last entry stands for NULL cells."""
     encoded = pc.dictionary_encode(pc.cast(column, pa.string())).combine_chunks()
     values = pc.utf8_trim(encoded.dictionary, characters=TRIM_CHARS)
     missing = pc.equal(values, "")
@@ -246,4 +265,4 @@ def clean_categories(column: pa.ChunkedArray, placeholders: list[str] | None = N
     is_missing = np.append(missing.to_numpy(zero_copy_only=False), True)
     labels[is_missing] = None
     codes = pc.fill_null(encoded.indices, len(labels) - 1).to_numpy()
-    return labels[codes], is_missing[codes]
+    return labels, is_missing, codes

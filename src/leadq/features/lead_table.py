@@ -48,6 +48,7 @@ from leadq.data.lead_reader import (
     TRUE_LABELS,
     LeadCells,
     categories,
+    category_codes,
     clean_categories,
     fetch,
     id_sql,
@@ -344,19 +345,26 @@ def _feature_select(cells: LeadCells, doc: dict[str, Any]) -> dict[str, str]:
     return select
 
 
-def lead_table_features(fetched, doc: dict[str, Any], placeholders: list[str]) -> pd.DataFrame:
+def lead_table_features(fetched, doc: dict[str, Any], placeholders: list[str],
+                        as_categorical: bool = False) -> pd.DataFrame:
     """The feature table (`doc["feature_columns"]`, in order) from an Arrow table fetched with
     `_feature_select`'s columns: numbers as float64 (NaN missing), categories as strings or None
-    (`placeholders` missing), and with `missing_count_column` the number of missing fields."""
+    (`placeholders` missing; with `as_categorical`, pandas Categoricals of the same labels, which
+    scoring reads without a Python object per cell), and with `missing_count_column` the number
+    of missing fields."""
     numeric, categorical = doc["numeric_columns"], doc["categorical_columns"]
     out = {name: numbers(fetched.column(f"__number_{i}")) for i, name in enumerate(numeric)}
     missing = np.zeros(fetched.num_rows)
     for name in numeric:
         missing += np.isnan(out[name])
     for i, name in enumerate(categorical):
-        labels, absent = clean_categories(fetched.column(f"__category_{i}"), placeholders)
-        # Object columns with None (pandas would otherwise make them its string dtype, with NaN).
-        out[name] = pd.Series(labels, dtype=object)
+        if as_categorical:
+            labels, absent = category_codes(fetched.column(f"__category_{i}"), placeholders)
+            out[name] = pd.Series(labels)
+        else:
+            labels, absent = clean_categories(fetched.column(f"__category_{i}"), placeholders)
+            # Object columns with None (pandas would otherwise make them its string dtype, with NaN).
+            out[name] = pd.Series(labels, dtype=object)
         missing += absent
     counter = doc.get("missing_count_column")
     if counter:
@@ -465,7 +473,8 @@ def read_for_scoring(path: str | Path, doc: dict[str, Any]) -> LeadTable:
         fetched = fetched.filter(pc.is_valid(fetched.column("__id")))
     ids = pd.Series(categories(fetched.column("__id")), dtype=object)
     return LeadTable(
-        features=lead_table_features(fetched, doc, cells.placeholders), y=None, spec=spec_from_doc(doc), ids=ids,
+        features=lead_table_features(fetched, doc, cells.placeholders, as_categorical=True), y=None,
+        spec=spec_from_doc(doc), ids=ids,
         raw=pd.DataFrame({doc["id_column"]: ids}), source=source, target=doc["target"], doc=doc, report=report,
     )
 

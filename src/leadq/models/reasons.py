@@ -431,7 +431,8 @@ def _format_values(values: pd.Series) -> pa.Array:
     """Feature values as reason text: numbers rounded to 2 decimals (integers without a point,
     others as `%g` formats them), other values as text, missing as `missing`."""
     numeric = pd.to_numeric(values, errors="coerce")
-    if numeric.notna().sum() == values.notna().sum() and values.dtype != object:
+    text_dtype = values.dtype == object or isinstance(values.dtype, pd.CategoricalDtype)
+    if numeric.notna().sum() == values.notna().sum() and not text_dtype:
         return _number_texts(numeric.round(2).to_numpy(dtype=np.float64, na_value=np.nan))
     return pa.array(values.astype(object).where(values.notna(), MISSING_TEXT).astype(str), type=pa.string())
 

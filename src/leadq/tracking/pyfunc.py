@@ -75,13 +75,18 @@ def predict_targets(models: dict[str, Any], frame: pd.DataFrame, columns: list[s
 
 def prepare_features(frame: pd.DataFrame, columns: list[str], categorical: list[str]) -> pd.DataFrame:
     """The model columns in order: numerics as float64 (unparseable → NaN), categoricals as
-    object strings with None for missing. Numerics that already are float64 are not copied."""
+    object strings with None for missing, or as given when they are pandas Categoricals of
+    strings (the candidates' category step reads both alike). Numerics that already are
+    float64 are not copied."""
     categorical = set(categorical)
     out = {}
     for name in columns:
         values = frame[name]
         if name in categorical:
-            out[name] = values.astype(object).where(values.notna(), None)
+            if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.dtype == object:
+                out[name] = values
+            else:
+                out[name] = values.astype(object).where(values.notna(), None)
         elif values.dtype == np.float64:
             out[name] = values
         else:
