@@ -275,11 +275,8 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 def _risky_cells(text: pd.Series) -> np.ndarray:
     """Which cells of an object column are text a spreadsheet would evaluate as a formula."""
     if pd.api.types.infer_dtype(text, skipna=True) in ("string", "empty"):
-        # All text (or missing): RE2 over the whole column in Arrow, no Python per cell.
         strings = pa.array(text, type=pa.string(), from_pandas=True)
-        risky = pc.and_(pc.match_substring_regex(strings, FORMULA_START.pattern),
-                        pc.invert(pc.match_substring_regex(strings, PLAIN_NUMBER.pattern)))
-        return risky.fill_null(False).to_numpy(zero_copy_only=False)
+        return _risky_strings(strings).fill_null(False).to_numpy(zero_copy_only=False)
     is_text = text.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
     strings = text[is_text].astype(str)
     risky = np.zeros(len(text), dtype=bool)
@@ -287,23 +284,36 @@ def _risky_cells(text: pd.Series) -> np.ndarray:
     return risky
 
 
+def _risky_strings(strings: pa.Array) -> pa.Array:
+    """Which strings a spreadsheet would evaluate as a formula (RE2 over the whole column in
+    Arrow, no Python per cell; null for null)."""
+    return pc.and_(pc.match_substring_regex(strings, FORMULA_START.pattern),
+                   pc.invert(pc.match_substring_regex(strings, PLAIN_NUMBER.pattern)))
+
+
+def _neutralised_strings(strings: pa.Array) -> pa.Array:
+    """`strings` with those a spreadsheet would evaluate as a formula prefixed with `'`."""
+    return pc.if_else(_risky_strings(strings), pc.binary_join_element_wise("'", strings, ""), strings)
+
+
 def write_frame(frame: pd.DataFrame, path: Path, tmp: Path) -> None:
     """Write `frame` to `tmp` in the format of `path`'s extension (CSV cells neutralised)."""
     if Path(path).suffix.lower() == ".csv":
-        write_csv(neutralise_formulas(frame), tmp)
+        write_csv(frame, tmp)
     else:
         frame.to_parquet(tmp, index=False)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """`frame` as CSV without its index. Frames of numbers and text go through Arrow's writer
+    """`frame` as CSV without its index, text that a spreadsheet would evaluate as a formula
+    prefixed with `'` (`neutralise_formulas`). Frames of numbers and text go through Arrow's writer
     (several times faster than pandas on a million scored leads): text is always quoted, small
     floats are written without an exponent, and a float column holding whole numbers is written
     as text with their `.0` (`3.0`), so that readers still see floats. Other column types (dates,
     booleans, mixed objects) keep pandas' formatting."""
     table = _plain_arrow_table(frame)
     if table is None:
-        frame.to_csv(path, index=False)
+        neutralise_formulas(frame).to_csv(path, index=False)
     else:
         pa_csv.write_csv(table, path, write_options=pa_csv.WriteOptions(quoting_style="needed"))
 
@@ -333,7 +343,7 @@ def _plain_arrow_table(frame: pd.DataFrame) -> pa.Table | None:
             columns[name] = _float_column(column.to_numpy(dtype=np.float64, na_value=np.nan))
         elif (column.dtype == object or isinstance(column.dtype, pd.StringDtype)) and \
                 pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
-            columns[name] = pa.array(column.astype(object), type=pa.string(), from_pandas=True)
+            columns[name] = _neutralised_strings(pa.array(column.astype(object), type=pa.string(), from_pandas=True))
         else:
             return None
     if frame.columns.duplicated().any():
