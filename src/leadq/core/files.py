@@ -293,7 +293,8 @@ def _risky_strings(strings: pa.Array) -> pa.Array:
 
 def _neutralised_strings(strings: pa.Array) -> pa.Array:
     """`strings` with those a spreadsheet would evaluate as a formula prefixed with `'`."""
-    return pc.if_else(_risky_strings(strings), pc.binary_join_element_wise("'", strings, ""), strings)
+    quote, nothing = pa.scalar("'", strings.type), pa.scalar("", strings.type)
+    return pc.if_else(_risky_strings(strings), pc.binary_join_element_wise(quote, strings, nothing), strings)
 
 
 def write_frame(frame: pd.DataFrame, path: Path, tmp: Path) -> None:
@@ -341,6 +342,8 @@ def _plain_arrow_table(frame: pd.DataFrame) -> pa.Table | None:
             columns[name] = pa.array(column, from_pandas=True)
         elif pd.api.types.is_float_dtype(column.dtype):
             columns[name] = _float_column(column.to_numpy(dtype=np.float64, na_value=np.nan))
+        elif isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow":
+            columns[name] = _neutralised_strings(pa.chunked_array(pa.array(column.array)).cast(pa.large_string()))
         elif (column.dtype == object or isinstance(column.dtype, pd.StringDtype)) and \
                 pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
             columns[name] = _neutralised_strings(pa.array(column.astype(object), type=pa.string(), from_pandas=True))
