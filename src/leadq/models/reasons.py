@@ -498,12 +498,12 @@ def _labels(features: pd.DataFrame, names, used: np.ndarray) -> tuple[np.ndarray
     return value_codes, starts, pa.concat_arrays(labels)
 
 
-def reason_texts(values: np.ndarray, names, features: pd.DataFrame, n: int = N_REASONS) -> np.ndarray:
+def reason_texts(values: np.ndarray, names, features: pd.DataFrame, n: int = N_REASONS) -> pa.Array:
     """The `n` largest absolute contributions per row as text, `pricing_view_30d=4 (+); ...`,
     for a rows x features array `values` whose columns are `names` (columns of `features`)."""
     k = min(n, values.shape[1]) if values.ndim == 2 else 0
     if k == 0 or len(values) == 0:
-        return np.full(len(values), "", dtype=object)
+        return pa.array([""] * len(values), type=pa.string())
     values = np.ascontiguousarray(values, dtype=np.float64)
     top = _top_indices(values, k)
     picked = np.take_along_axis(values, top, axis=1)
@@ -516,12 +516,11 @@ def reason_texts(values: np.ndarray, names, features: pd.DataFrame, n: int = N_R
         codes[picked[:, slot] == 0] = len(labels) - 1  # a zero contribution is no reason
         slots.append(pc.take(labels, pa.array(codes)))
     # empty slots can only trail (contributions are sorted by size): drop their separators
-    joined = pc.replace_substring_regex(pc.binary_join_element_wise(*slots, "; "), "(; )+$", "")
-    return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
+    return pc.replace_substring_regex(pc.binary_join_element_wise(*slots, "; "), "(; )+$", "")
 
 
 def top_reasons(contributions: pd.DataFrame, features: pd.DataFrame, n: int = N_REASONS) -> pd.Series:
     """The `n` largest absolute contributions per row as text: `pricing_view_30d=4 (+); ...`."""
     texts = reason_texts(contributions.to_numpy(dtype=np.float64), list(contributions.columns),
                          features, n)
-    return pd.Series(texts, index=contributions.index, dtype=object)
+    return pd.Series(texts.to_pandas().array, index=contributions.index)  # Arrow-backed text, not copied

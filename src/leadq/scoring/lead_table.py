@@ -34,7 +34,7 @@ def predict_lead_table(path: str | Path, model: ModelRef) -> tuple[pd.DataFrame,
     target = artifacts.targets[-1]
     scored_at = pd.Timestamp.now(tz="UTC").isoformat()
     pipelines = {target: artifacts.load_pipelines()[target]}
-    p, reasons = np.empty(len(table.features)), np.empty(len(table.features), dtype=object)
+    p, reasons = np.empty(len(table.features)), []
     # One pass over the model per chunk gives the scores (the code the pyfunc runs) and the
     # reasons' contributions together, in memory bounded by the chunk.
     for start in range(0, len(table.features), CHUNK_ROWS):
@@ -44,13 +44,13 @@ def predict_lead_table(path: str | Path, model: ModelRef) -> tuple[pd.DataFrame,
         rows = slice(start, start + len(chunk))
         p[rows] = probabilities[f"p_{target}"].to_numpy(dtype=float)
         contributions = pd.DataFrame(credits, columns=columns, index=chunk.index)
-        reasons[rows] = top_reasons(contributions, chunk[columns]).to_numpy()
+        reasons.append(top_reasons(contributions, chunk[columns]).reset_index(drop=True))
     scored = pd.DataFrame({
         "lead_id": table.ids.to_numpy(),
         f"p_{target}": p,
         "score": np.round(100 * p).astype(int),
         "stage": np.where(p >= artifacts.thresholds[target], target.upper(), "nurture"),
-        "reasons": reasons,
+        "reasons": (pd.concat(reasons, ignore_index=True) if reasons else pd.Series([], dtype=object)).array,
         "model_name": model.name or model.uri,
         "model_version": model.version,
         "scored_at": scored_at,
