@@ -119,6 +119,49 @@ def engine(request):
     return InProcessEngine() if request.param == "in_process" else SqlOnDuckDBEngine()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def mlflow_tables_from_the_first_new_store():
+    """A new SQLite MLflow store gets its tables as the first new store of the session got them.
+
+    MLflow creates a new database's tables by running its ~70 Alembic migrations, about 5 s a
+    store here, and many tests make their own store under tmp_path. The first new store of the
+    session is migrated for real; its schema and rows (the Alembic revision, the default
+    workspace) are then written into every later new SQLite store in one SQL script: the same
+    tables at the same revision (MLflow still checks the revision, `_verify_schema`), and MLflow
+    still adds the default experiment itself, where it would. Stores created in subprocesses
+    (servers, the CLI as a process, the two-process race in test_store_access) migrate for real.
+    """
+    from mlflow.store.db import utils as db_utils
+    from mlflow.store.model_registry import sqlalchemy_store as registry_store
+
+    migrate = db_utils._initialize_tables
+    script: list[str] = []
+
+    def initialize_tables(engine):
+        database = engine.url.database
+        if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            return migrate(engine)
+        if not script:
+            migrate(engine)
+            import sqlite3
+            from contextlib import closing
+
+            with closing(sqlite3.connect(database)) as con:
+                script.append("\n".join(con.iterdump()))
+            return None
+        raw = engine.raw_connection()
+        try:
+            raw.driver_connection.executescript(script[0])
+        finally:
+            raw.close()
+        return None
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(db_utils, "_initialize_tables", initialize_tables)
+        mp.setattr(registry_store, "_initialize_tables", initialize_tables)
+        yield
+
+
 def _global_state() -> dict:
     import mlflow
 
