@@ -90,7 +90,10 @@ def pg_url(postgres_server, request) -> str:
 @pytest.fixture(scope="session")
 def spark():
     """One local SparkSession for the whole run (starting a JVM takes seconds), tuned for tiny
-    data (one shuffle partition, no adaptive execution). Skips without pyspark or Java."""
+    data (one shuffle partition, no adaptive execution) and for a short-lived JVM: the quick
+    (C1) JIT compiler only and the serial collector, which change how fast the same bytecode
+    warms up, not what it computes (a Spark test's first passes took half as long). Skips
+    without pyspark or Java."""
     pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'leadq[spark]')")
     if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
         pytest.skip("no Java runtime on PATH (the Spark engine needs Java 17+)")
@@ -99,7 +102,9 @@ def spark():
     session = spark_session(
         master="local[2]", app_name="leadq-tests", shuffle_partitions=1,
         conf={"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
-              "spark.sql.adaptive.enabled": "false"},
+              "spark.sql.adaptive.enabled": "false",
+              # leadq's own -Duser.timezone=UTC, plus the JIT and collector for a short run
+              "spark.driver.extraJavaOptions": "-Duser.timezone=UTC -XX:TieredStopAtLevel=1 -XX:+UseSerialGC"},
     )
     session.sparkContext.setLogLevel("ERROR")
     yield session
