@@ -90,7 +90,10 @@ def pg_url(postgres_server, request) -> str:
 @pytest.fixture(scope="session")
 def spark():
     """One local SparkSession for the whole run (starting a JVM takes seconds), tuned for tiny
-    data (one shuffle partition, no adaptive execution). Skips without pyspark or Java."""
+    data (one shuffle partition, no adaptive execution) and for a short-lived JVM: the quick
+    (C1) JIT compiler only and the serial collector, which change how fast the same bytecode
+    warms up, not what it computes (a Spark test's first passes took half as long). Skips
+    without pyspark or Java."""
     pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'leadq[spark]')")
     if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
         pytest.skip("no Java runtime on PATH (the Spark engine needs Java 17+)")
@@ -99,7 +102,9 @@ def spark():
     session = spark_session(
         master="local[2]", app_name="leadq-tests", shuffle_partitions=1,
         conf={"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
-              "spark.sql.adaptive.enabled": "false"},
+              "spark.sql.adaptive.enabled": "false",
+              # leadq's own -Duser.timezone=UTC, plus the JIT and collector for a short run
+              "spark.driver.extraJavaOptions": "-Duser.timezone=UTC -XX:TieredStopAtLevel=1 -XX:+UseSerialGC"},
     )
     session.sparkContext.setLogLevel("ERROR")
     yield session
@@ -117,6 +122,49 @@ def engine(request):
     if request.param == "spark":
         return SparkEngine(request.getfixturevalue("spark"))
     return InProcessEngine() if request.param == "in_process" else SqlOnDuckDBEngine()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mlflow_tables_from_the_first_new_store():
+    """A new SQLite MLflow store gets its tables as the first new store of the session got them.
+
+    MLflow creates a new database's tables by running its ~70 Alembic migrations, about 5 s a
+    store here, and many tests make their own store under tmp_path. The first new store of the
+    session is migrated for real; its schema and rows (the Alembic revision, the default
+    workspace) are then written into every later new SQLite store in one SQL script: the same
+    tables at the same revision (MLflow still checks the revision, `_verify_schema`), and MLflow
+    still adds the default experiment itself, where it would. Stores created in subprocesses
+    (servers, the CLI as a process, the two-process race in test_store_access) migrate for real.
+    """
+    from mlflow.store.db import utils as db_utils
+    from mlflow.store.model_registry import sqlalchemy_store as registry_store
+
+    migrate = db_utils._initialize_tables
+    script: list[str] = []
+
+    def initialize_tables(engine):
+        database = engine.url.database
+        if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            return migrate(engine)
+        if not script:
+            migrate(engine)
+            import sqlite3
+            from contextlib import closing
+
+            with closing(sqlite3.connect(database)) as con:
+                script.append("\n".join(con.iterdump()))
+            return None
+        raw = engine.raw_connection()
+        try:
+            raw.driver_connection.executescript(script[0])
+        finally:
+            raw.close()
+        return None
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(db_utils, "_initialize_tables", initialize_tables)
+        mp.setattr(registry_store, "_initialize_tables", initialize_tables)
+        yield
 
 
 def _global_state() -> dict:

@@ -18,7 +18,7 @@ def test_notebook_is_stored_without_outputs():
 @pytest.mark.slow
 def test_notebook_executes(tmp_path, monkeypatch):
     nbclient = pytest.importorskip("nbclient")
-    monkeypatch.setenv("LEADQ_NOTEBOOK_LEADS", "3000")
+    monkeypatch.setenv("LEADQ_NOTEBOOK_LEADS", "1000")  # small: the test checks it runs and agrees with itself
     monkeypatch.setenv("LEADQ_NOTEBOOK_DIR", str(tmp_path))
     monkeypatch.setenv("LEADQ_RULES", str(NOTEBOOK.parents[1] / "pipelines" / "rules" / "default.yaml"))
     notebook = nbformat.read(NOTEBOOK, as_version=4)

@@ -49,6 +49,21 @@ def weekly_examples(tables, stage, horizon=H, weeks=35, end=DEFAULT_END):
     return pd.concat(frames, ignore_index=True)
 
 
+@pytest.fixture(scope="module")
+def oracle_examples(tables):
+    """Per stage, the weekly examples and the oracle's probabilities for them, computed once for
+    the module's tests (each is half a million rows; the tests only read them)."""
+    cache = {}
+
+    def get(stage):
+        if stage not in cache:
+            ex = weekly_examples(tables, stage)
+            cache[stage] = (ex, oracle_probability(tables["truth"], ex, stage))
+        return cache[stage]
+
+    return get
+
+
 def test_deterministic_for_a_seed():
     a, b, c = generate(2_000, seed=5), generate(2_000, seed=5), generate(2_000, seed=6)
     for name in ("leads", "events", "outcomes", "truth"):
@@ -131,9 +146,8 @@ def test_write_generated(tmp_path):
 
 
 @pytest.mark.parametrize("stage", ["sql", "mql"])
-def test_oracle_is_calibrated(tables, stage):
-    ex = weekly_examples(tables, stage)
-    p = oracle_probability(tables["truth"], ex, stage)
+def test_oracle_is_calibrated(oracle_examples, stage):
+    ex, p = oracle_examples(stage)
     y = ex["label"].to_numpy()
     assert not np.isnan(p).any() and ((p >= 0) & (p <= 1)).all()
     # The same lead appears at consecutive weekly cutoffs with overlapping 30-day horizons, so
@@ -154,10 +168,9 @@ def test_oracle_is_calibrated(tables, stage):
     assert 0.005 < y.mean() < (0.05 if stage == "sql" else 0.15)
 
 
-def test_oracle_auc_and_base_rates(tables):
-    sql = weekly_examples(tables, "sql")
-    mql = weekly_examples(tables, "mql")
-    p = oracle_probability(tables["truth"], sql, "sql")
+def test_oracle_auc_and_base_rates(oracle_examples):
+    sql, p = oracle_examples("sql")
+    mql, _ = oracle_examples("mql")
     assert 0.80 <= roc_auc_score(sql["label"], p) <= 0.93
     assert 0.01 <= sql["label"].mean() <= 0.04
     assert mql["label"].mean() > 1.5 * sql["label"].mean()
