@@ -11,7 +11,7 @@ Category columns are fetched as written and cleaned once per distinct value (`ca
 which costs a fraction of cleaning every cell in SQL; the result is the same.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -221,6 +221,36 @@ def fetch(cells: LeadCells, select: dict[str, str], where: str = "true") -> pa.T
     """One scan of the cells: the named SQL expressions for the rows meeting `where`, in file
     order, as an Arrow table."""
     return run_query(cells, _select_sql(select, where), arrow=True)
+
+
+class ReadAgain(Exception):
+    """A scan found the file not UTF-8 after its first batches: the cells now read it as
+    Latin-1, and whoever consumed batches must start over."""
+
+
+def fetch_batches(cells: LeadCells, select: dict[str, str], rows: int) -> Iterator[pa.Table]:
+    """One streamed scan of every row of the cells: the named SQL expressions as Arrow tables of
+    at least `rows` rows each (the last one may be shorter, and there is always one), in file
+    order. Memory holds one batch, not the file. A file found not to be UTF-8 mid-scan, its
+    encoding a guess, raises `ReadAgain`; any other reading failure is a one-line error."""
+    try:
+        reader = cells.con.sql(_select_sql(select, "true")).to_arrow_reader(rows)
+        pending: list[pa.RecordBatch] = []
+        held, sent = 0, False
+        for batch in reader:
+            pending.append(batch)
+            held += batch.num_rows
+            if held >= rows:
+                yield pa.Table.from_batches(pending, schema=reader.schema)
+                pending, held, sent = [], 0, True
+        if pending or not sent:
+            yield pa.Table.from_batches(pending, schema=reader.schema)
+    except (duckdb.Error, OSError) as exc:  # Arrow reports a failure mid-stream as an OSError
+        if cells.reread is not None and "unicode" in str(exc).lower():
+            cells.reread()
+            cells.reread = None
+            raise ReadAgain() from None
+        raise BadInputError(f"{cells.source}: cannot be read ({str(exc).strip().splitlines()[0]})") from None
 
 
 def numbers(column: pa.ChunkedArray) -> np.ndarray:

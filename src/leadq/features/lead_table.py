@@ -30,6 +30,7 @@ Training on such a table is `leadq.steps.train.train_lead_table`, scoring
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -51,6 +52,7 @@ from leadq.data.lead_reader import (
     category_codes,
     clean_categories,
     fetch,
+    fetch_batches,
     id_sql,
     label_sql,
     number_sql,
@@ -451,32 +453,76 @@ def load_lead_table(config: "ConfigWithLeadTable", path: str | Path | None = Non
     )
 
 
-def read_for_scoring(path: str | Path, doc: dict[str, Any]) -> LeadTable:
-    """Read a new export as the model's `doc` says: every lead with an id, label not needed.
+@dataclass
+class ScoringRead:
+    """A new export opened for scoring as a model's `doc` says: every lead with an id, label not
+    needed, read whole (`whole`) or in batches (`batches`), in one pass either way (a CSV is
+    parsed as it is scanned, never stored as text). `report` holds what reading reported so far
+    (rows dropped for a missing id counted over the batches read)."""
 
-    The file is read in one pass (a CSV is parsed as it is scanned, never stored as text),
-    fetching the id and the columns the model reads; `raw` holds the ids only. A column the model needs
-    that the file lacks is a one-line error."""
+    cells: LeadCells
+    doc: dict[str, Any]
+    dropped_without_id: int = 0
+
+    @property
+    def report(self) -> list[str]:
+        """The reading's notes, and the rows dropped for a missing id."""
+        lines = list(self.cells.notes)
+        if self.dropped_without_id:
+            lines.append(f"{self.cells.source}: dropped {self.dropped_without_id} rows with a missing "
+                         f"'{self.doc['id_column']}'")
+        return lines
+
+    def _select(self) -> dict[str, str]:
+        return {"__id": id_sql(self.cells, self.doc["id_column"]), **_feature_select(self.cells, self.doc)}
+
+    def _table(self, fetched) -> LeadTable:
+        """The leads of fetched rows that have an id, their features typed for scoring
+        (categories as pandas Categoricals)."""
+        n_no_id = fetched.column("__id").null_count
+        if n_no_id:
+            self.dropped_without_id += n_no_id
+            fetched = fetched.filter(pc.is_valid(fetched.column("__id")))
+        ids = pd.Series(categories(fetched.column("__id")), dtype=object)
+        return LeadTable(
+            features=lead_table_features(fetched, self.doc, self.cells.placeholders, as_categorical=True), y=None,
+            spec=spec_from_doc(self.doc), ids=ids, raw=pd.DataFrame({self.doc["id_column"]: ids}),
+            source=self.cells.source, target=self.doc["target"], doc=self.doc, report=self.report,
+        )
+
+    def whole(self) -> LeadTable:
+        """Every lead at once."""
+        self.dropped_without_id = 0
+        table = self._table(fetch(self.cells, self._select()))
+        table.report = self.report
+        return table
+
+    def batches(self, rows: int) -> Iterator[LeadTable]:
+        """The leads in file order, in tables of about `rows` rows (memory for one batch);
+        raises `ReadAgain` when the file must be read again from the start as Latin-1."""
+        self.dropped_without_id = 0
+        for fetched in fetch_batches(self.cells, self._select(), rows):
+            yield self._table(fetched)
+
+
+def open_for_scoring(path: str | Path, doc: dict[str, Any]) -> ScoringRead:
+    """A new export opened to be read as the model's `doc` says; a column the model needs that
+    the file lacks is a one-line error."""
     cells = read_lead_cells(path, doc.get("missing_values", []), _csv_options(doc.get("csv")), materialise=False)
-    source = cells.source
     _require_cell(cells, doc["id_column"], "id")
     needed = [*doc["numeric_columns"], *doc["categorical_columns"]]
     absent = [c for c in needed if c not in cells.types]
     if absent:
-        raise BadInputError(f"{source}: column '{absent[0]}' is needed by the model but missing in "
+        raise BadInputError(f"{cells.source}: column '{absent[0]}' is needed by the model but missing in "
                             f"all {cells.n_rows} rows" + (f" ({len(absent)} such columns)" if len(absent) > 1 else ""))
-    fetched = fetch(cells, {"__id": id_sql(cells, doc["id_column"]), **_feature_select(cells, doc)})
-    report: list[str] = list(cells.notes)
-    n_no_id = fetched.column("__id").null_count
-    if n_no_id:
-        report.append(f"{source}: dropped {n_no_id} rows with a missing '{doc['id_column']}'")
-        fetched = fetched.filter(pc.is_valid(fetched.column("__id")))
-    ids = pd.Series(categories(fetched.column("__id")), dtype=object)
-    return LeadTable(
-        features=lead_table_features(fetched, doc, cells.placeholders, as_categorical=True), y=None,
-        spec=spec_from_doc(doc), ids=ids,
-        raw=pd.DataFrame({doc["id_column"]: ids}), source=source, target=doc["target"], doc=doc, report=report,
-    )
+    return ScoringRead(cells, doc)
+
+
+def read_for_scoring(path: str | Path, doc: dict[str, Any]) -> LeadTable:
+    """Read a new export as the model's `doc` says: every lead with an id, label not needed, the
+    id and the columns the model reads; `raw` holds the ids only (see `open_for_scoring` to
+    read it in batches)."""
+    return open_for_scoring(path, doc).whole()
 
 
 def read_ids_and_cells(config: "ConfigWithLeadTable", path: str | Path | None,

@@ -1,17 +1,19 @@
 """Scoring a lead-level table (a CRM export, one row per lead) with a model trained on one: the
 new export is read exactly as the model's logged reading says."""
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from leadq.core.errors import BadInputError
-from leadq.features.lead_table import read_for_scoring
+from leadq.data.lead_reader import ReadAgain
+from leadq.features.lead_table import LeadTable, ScoringRead, open_for_scoring
 from leadq.models.drift import drift_report
 from leadq.models.reasons import top_reasons
 from leadq.tracking.model_ref import ModelRef, load_artifacts, logged_lead_table_doc
-from leadq.tracking.pyfunc import predict_targets
+from leadq.tracking.pyfunc import ModelArtifacts, predict_targets
 
 CHUNK_ROWS = 100_000
 
@@ -29,33 +31,16 @@ def predict_lead_table(path: str | Path, model: ModelRef) -> tuple[pd.DataFrame,
         raise BadInputError(f"{path}: is a single file, but model '{model.uri}' was trained on the "
                             "three tables: give --data the folder with leads, events and outcomes")
     artifacts = load_artifacts(model)
-    table = read_for_scoring(path, doc)
-    columns = artifacts.spec.feature_columns()
-    target = artifacts.targets[-1]
+    reading = open_for_scoring(path, doc)
     scored_at = pd.Timestamp.now(tz="UTC").isoformat()
-    pipelines = {target: artifacts.load_pipelines()[target]}
-    p, reasons = np.empty(len(table.features)), []
-    # One pass over the model per chunk gives the scores (the code the pyfunc runs) and the
-    # reasons' contributions together, in memory bounded by the chunk.
-    for start in range(0, len(table.features), CHUNK_ROWS):
-        chunk = table.features.iloc[start:start + CHUNK_ROWS]
-        probabilities, credits = predict_targets(pipelines, chunk, columns, artifacts.spec.categorical_columns(),
-                                                 explain=target)
-        rows = slice(start, start + len(chunk))
-        p[rows] = probabilities[f"p_{target}"].to_numpy(dtype=float)
-        contributions = pd.DataFrame(credits, columns=columns, index=chunk.index)
-        reasons.append(top_reasons(contributions, chunk[columns]).reset_index(drop=True))
-    scored = pd.DataFrame({
-        "lead_id": table.ids.to_numpy(),
-        f"p_{target}": p,
-        "score": np.round(100 * p).astype(int),
-        "stage": np.where(p >= artifacts.thresholds[target], target.upper(), "nurture"),
-        "reasons": (pd.concat(reasons, ignore_index=True) if reasons else pd.Series([], dtype=object)).array,
-        "model_name": model.name or model.uri,
-        "model_version": model.version,
-        "scored_at": scored_at,
-    })
-    psi, warnings = drift_report(scored, table.features, artifacts.reference, f"p_{target}")
+    try:
+        parts, drift_features = _score_batches(reading, artifacts)
+    except ReadAgain:  # not UTF-8 after all: the reading switched to Latin-1, start over
+        parts, drift_features = _score_batches(reading, artifacts)
+    target = artifacts.targets[-1]
+    scored = pd.concat(parts, ignore_index=True).assign(
+        model_name=model.name or model.uri, model_version=model.version, scored_at=scored_at)
+    psi, warnings = drift_report(scored, drift_features, artifacts.reference, f"p_{target}")
     report = {
         "leads_scored": int(len(scored)),
         "scored_at": scored_at,
@@ -64,6 +49,44 @@ def predict_lead_table(path: str | Path, model: ModelRef) -> tuple[pd.DataFrame,
         "stage_share": {s: float(v) for s, v in scored["stage"].value_counts(normalize=True).items()},
         "psi": psi,
         "warnings": warnings,
-        "data_report": table.report,
+        "data_report": reading.report,
     }
-    return scored, report, [*table.report, *warnings]
+    return scored, report, [*reading.report, *warnings]
+
+
+def _score_batches(reading: ScoringRead, artifacts: ModelArtifacts) -> tuple[list[pd.DataFrame], pd.DataFrame]:
+    """Scored parts of the export in file order, and the features the drift report compares.
+
+    A thread reads and types the next batch (DuckDB and Arrow, mostly outside the GIL) while
+    this one scores the current one: the two cores share the work, and memory holds two
+    batches of features, not the file."""
+    target = artifacts.targets[-1]
+    pipelines = {target: artifacts.load_pipelines()[target]}
+    drift_columns = [c for c in artifacts.reference.get("features", {}) if c in artifacts.spec.feature_columns()]
+    parts, drift_parts = [], []
+    batches = reading.batches(CHUNK_ROWS)
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        upcoming = reader.submit(next, batches, None)
+        while (table := upcoming.result()) is not None:
+            upcoming = reader.submit(next, batches, None)
+            parts.append(_score_table(table, artifacts, pipelines))
+            drift_parts.append(table.features[drift_columns])
+    return parts, pd.concat(drift_parts, ignore_index=True)
+
+
+def _score_table(table: LeadTable, artifacts: ModelArtifacts, pipelines: dict) -> pd.DataFrame:
+    """`lead_id`, `p_<target>`, `score`, `stage` and `reasons` of one batch of leads: one pass
+    over the model gives the scores (the code the pyfunc runs) and the reasons' contributions."""
+    target = artifacts.targets[-1]
+    columns = artifacts.spec.feature_columns()
+    probabilities, credits = predict_targets(pipelines, table.features, columns, artifacts.spec.categorical_columns(),
+                                             explain=target)
+    p = probabilities[f"p_{target}"].to_numpy(dtype=float)
+    contributions = pd.DataFrame(credits, columns=columns, index=table.features.index)
+    return pd.DataFrame({
+        "lead_id": table.ids.to_numpy(),
+        f"p_{target}": p,
+        "score": np.round(100 * p).astype(int),
+        "stage": np.where(p >= artifacts.thresholds[target], target.upper(), "nurture"),
+        "reasons": top_reasons(contributions, table.features[columns]).array,
+    })
