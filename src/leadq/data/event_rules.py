@@ -135,8 +135,9 @@ def event_type_sql(con: duckdb.DuckDBPyConnection, mapping: DataMapping, parsed:
                 bits |= 1 << index
         rows.append([raw, code[name], bits])
     con.execute(f"CREATE OR REPLACE TEMP TABLE {CODES_TABLE} (source VARCHAR, code INTEGER, rule_bits BIGINT)")
-    if rows:
-        con.executemany(f"INSERT INTO {CODES_TABLE} VALUES (?, ?, ?)", rows)
+    if rows:  # one statement for all rows, the values bound as three lists
+        sources, codes, rule_bits = (list(values) for values in zip(*rows))
+        con.execute(f"INSERT INTO {CODES_TABLE} SELECT unnest(?), unnest(?), unnest(?)", [sources, codes, rule_bits])
     alias_of = {source_col: alias for alias, source_col in columns.items()}
     contract = {*REQUIRED_COLUMNS["events"], *OPTIONAL_EVENT_COLUMNS}
     whens = []

@@ -111,10 +111,13 @@ def _describe_source(files: list[Path]) -> str:
 
 def _create_from_csv(con, relation: str, files: list[Path], dialect: CsvDialect, materialise: bool) -> None:
     """`relation` over `files` read with `dialect`: a temp table (parsed once), or a view
-    (parsed at each scan, holding nothing in memory). Decimal commas are rewritten either way."""
+    (parsed at each scan, holding nothing in memory). Decimal commas are rewritten either way.
+    Several files are matched by column name; one file is read without `union_by_name`, which
+    gives the same table but would have DuckDB sniff the file twice."""
+    by_name = ", union_by_name=true" if len(files) > 1 else ""
     scan = (f"read_csv({bind_value(con, [str(p) for p in files])}, header=true, "
             f"delim={bind_value(con, dialect.delimiter)}, quote={bind_value(con, dialect.quote)}, "
-            f"encoding={bind_value(con, dialect.encoding)}, all_varchar=true, union_by_name=true)")
+            f"encoding={bind_value(con, dialect.encoding)}, all_varchar=true{by_name})")
     kind = "TABLE" if materialise else "VIEW"
     if dialect.decimal != ",":
         con.execute(f"CREATE OR REPLACE TEMP {kind} {relation} AS SELECT * FROM {scan}")
