@@ -338,7 +338,7 @@ def test_reason_text_edges():
     features = pd.DataFrame({"code": pd.Series(["007", "1.50", None], dtype=object),
                              "text": pd.Series(["007", "1.50", None], dtype="str"),
                              "count": pd.array([3, None, 12], dtype="Int64"),
-                             "x": [10000.25, 10000.5, -3.0]})
+                             "x": [10000.25, 10000.5, -3.0], "big": [123456789012.0, 1e15, 2.0]})
     contributions = pd.DataFrame({"code": [1.0, -2.0, 0.5], "count": [0.5, 1.0, -3.0], "x": [2.0, 0.0, 0.1]},
                                  index=[7, 8, 9])
     reasons_ = top_reasons(contributions, features)
@@ -349,6 +349,8 @@ def test_reason_text_edges():
     one = reason_texts(np.array([[0.0, -1.0]]), ["code", "x"], features.iloc[[1]])
     assert one.to_pylist() == ["x=10000.5 (-)"]
     assert reason_texts(np.ones(3), ["x"], features).to_pylist() == ["", "", ""]
+    assert reason_texts(np.ones((3, 1)), ["big"], features).to_pylist() == [  # no exponent for whole numbers
+        "big=123456789012 (+)", "big=1000000000000000 (+)", "big=2 (+)"]
     assert top_reasons(contributions.rename(columns={"code": "text"}), features).tolist() == reasons_.str.replace(
         "code=", "text=").tolist()  # text of pandas' own string type reads as written too
     assert reason_texts(np.ones((3, 0)), [], features).to_pylist() == ["", "", ""]
