@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
@@ -354,4 +355,8 @@ def test_reason_text_edges():
     assert top_reasons(contributions.rename(columns={"code": "text"}), features).tolist() == reasons_.str.replace(
         "code=", "text=").tolist()  # text of pandas' own string type reads as written too
     assert reason_texts(np.ones((3, 0)), [], features).to_pylist() == ["", "", ""]
-    assert reason_texts(np.ones((0, 2)), ["code", "x"], features.iloc[:0]).to_pylist() == []
+    empty = reason_texts(np.ones((0, 2)), ["code", "x"], features.iloc[:0])
+    assert empty.to_pylist() == [] and empty.type == pa.string()
+    narrow = pd.DataFrame({"f": np.array([0.29, 1.5, 0.125], dtype=np.float32)})  # rounded as float64
+    assert top_reasons(pd.DataFrame({"f": [1.0, 1.0, 1.0]}), narrow).tolist() == ["f=0.29 (+)", "f=1.5 (+)",
+                                                                                   "f=0.12 (+)"]
