@@ -89,7 +89,8 @@ CORE = {
     "load": Module("src/leadq/data/load.py", ["tests/data/test_policy.py", "tests/data/test_load.py",
                                          "tests/features/test_examples.py", "tests/features/test_engine.py",
                                          "tests/features/test_pandas_baseline.py"]),
-    "reasons": Module("src/leadq/models/reasons.py", ["tests/models/test_reasons.py", "tests/scoring/test_predict.py"]),
+    "reasons": Module("src/leadq/models/reasons.py", ["tests/models/test_reasons.py", "tests/models/test_reasons_paths.py",
+                                                  "tests/scoring/test_predict.py"]),
     "predict": Module("src/leadq/scoring/predict.py", ["tests/scoring/test_predict.py"], [
         "stale_data_warning", "score_header", "finish_scores", "score_chunk"]),
     "routing": Module("src/leadq/scoring/routing.py", ["tests/scoring/test_predict.py"]),

@@ -125,7 +125,8 @@ def _per_distinct_value(transformer, part) -> np.ndarray | None:
     codes, distinct = [], []
     for j in range(frame.shape[1]):
         code, values = pd.factorize(frame.iloc[:, j], use_na_sentinel=True)
-        missing = None if isinstance(part, pd.DataFrame) else np.nan
+        # NaN for numbers (an encoder fitted on floats knows no None), None for labels
+        missing = None if isinstance(part, pd.DataFrame) and frame.iloc[:, j].dtype.kind != "f" else np.nan
         distinct.append(np.append(np.asarray(values, dtype=object), missing))
         codes.append(np.where(code < 0, len(values), code))  # the appended missing value
     n_distinct = max(len(values) for values in distinct)
@@ -431,7 +432,7 @@ def _format_values(values: pd.Series) -> pa.Array:
     """Feature values as reason text: numbers rounded to 2 decimals (integers without a point,
     others as `%g` formats them), other values as text, missing as `missing`."""
     numeric = pd.to_numeric(values, errors="coerce")
-    text_dtype = values.dtype == object or isinstance(values.dtype, pd.CategoricalDtype)
+    text_dtype = values.dtype == object or isinstance(values.dtype, (pd.CategoricalDtype, pd.StringDtype))
     if numeric.notna().sum() == values.notna().sum() and not text_dtype:
         return _number_texts(numeric.round(2).to_numpy(dtype=np.float64, na_value=np.nan))
     return pa.array(values.astype(object).where(values.notna(), MISSING_TEXT).astype(str), type=pa.string())
