@@ -141,11 +141,18 @@ def run_query(cells: LeadCells, sql: str, arrow: bool = False):
         relation = cells.con.sql(sql)
         return relation.to_arrow_table() if arrow else relation.fetchall()
     except (duckdb.Error, OSError) as exc:  # Arrow reports a failure mid-stream as an OSError
-        if cells.reread is not None and "unicode" in str(exc).lower():
-            cells.reread()
-            cells.reread = None
-            return run_query(cells, sql, arrow)
-        raise BadInputError(f"{cells.source}: cannot be read ({str(exc).strip().splitlines()[0]})") from None
+        _reread_or_fail(cells, exc)
+        return run_query(cells, sql, arrow)
+
+
+def _reread_or_fail(cells: LeadCells, exc: Exception) -> None:
+    """After a failed scan: switch the cells to Latin-1 when the file proved not UTF-8 and its
+    encoding was a guess (the caller scans again), else the one-line error."""
+    if cells.reread is not None and "unicode" in str(exc).lower():
+        cells.reread()
+        cells.reread = None
+        return
+    raise BadInputError(f"{cells.source}: cannot be read ({str(exc).strip().splitlines()[0]})") from None
 
 
 def text_sql(column: str) -> str:
@@ -246,11 +253,8 @@ def fetch_batches(cells: LeadCells, select: dict[str, str], rows: int) -> Iterat
         if pending or not sent:
             yield pa.Table.from_batches(pending, schema=reader.schema)
     except (duckdb.Error, OSError) as exc:  # Arrow reports a failure mid-stream as an OSError
-        if cells.reread is not None and "unicode" in str(exc).lower():
-            cells.reread()
-            cells.reread = None
-            raise ReadAgain() from None
-        raise BadInputError(f"{cells.source}: cannot be read ({str(exc).strip().splitlines()[0]})") from None
+        _reread_or_fail(cells, exc)
+        raise ReadAgain() from None
 
 
 def numbers(column: pa.ChunkedArray) -> np.ndarray:

@@ -493,9 +493,7 @@ class ScoringRead:
     def whole(self) -> LeadTable:
         """Every lead at once."""
         self.dropped_without_id = 0
-        table = self._table(fetch(self.cells, self._select()))
-        table.report = self.report
-        return table
+        return self._table(fetch(self.cells, self._select()))
 
     def batches(self, rows: int) -> Iterator[LeadTable]:
         """The leads in file order, in tables of about `rows` rows (memory for one batch);
