@@ -80,6 +80,9 @@ class Module:
 
 
 FEATURE_TESTS = ["tests/features/test_point_in_time.py", "tests/features/test_pandas_baseline.py", "tests/features/test_engine.py"]
+# load's callers from the data layer's readers (files, folders, databases, mappings, stage columns)
+LOAD_READER_TESTS = [f"tests/data/test_{name}.py" for name in (
+    "read_tables", "csv_dialect", "database", "sources", "stages", "event_rules", "attributes", "timestamps")]
 CORE = {
     "features": Module("src/leadq/features/engine.py", [*FEATURE_TESTS, "tests/features/test_examples.py"]),
     "event_arrays": Module("src/leadq/features/arrays.py", [*FEATURE_TESTS, "tests/features/test_arrays.py"]),
@@ -87,8 +90,8 @@ CORE = {
     "examples": Module("src/leadq/features/examples.py", ["tests/features/test_examples.py", "tests/features/test_engine.py"]),
     "policy": Module("src/leadq/data/policy.py", ["tests/data/test_policy.py", "tests/data/test_load.py"]),
     "load": Module("src/leadq/data/load.py", ["tests/data/test_policy.py", "tests/data/test_load.py",
-                                         "tests/features/test_examples.py", "tests/features/test_engine.py",
-                                         "tests/features/test_pandas_baseline.py"]),
+                                         *LOAD_READER_TESTS, "tests/features/test_examples.py",
+                                         "tests/features/test_engine.py", "tests/features/test_pandas_baseline.py"]),
     "reasons": Module("src/leadq/models/reasons.py", ["tests/models/test_reasons.py", "tests/models/test_reasons_paths.py",
                                                   "tests/scoring/test_predict.py"]),
     "predict": Module("src/leadq/scoring/predict.py", ["tests/scoring/test_predict.py"], [

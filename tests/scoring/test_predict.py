@@ -54,12 +54,18 @@ def test_routing_score_and_report_by_hand():
     assert list(table.columns) == score_header(["mql", "sql"])
     assert table["stage"].tolist() == [r[4] for r in ROWS]
     assert table["score"].tolist() == [r[5] for r in ROWS]
+    assert table["score"].dtype.kind == "i"  # whole percents: written as 49, not 49.0
+    assert table["scored_at"].unique().tolist() == ["2026-06-02T00:00:00+00:00"]
     assert table["model_name"].unique().tolist() == ["lead-quality"]
     assert table["model_version"].unique().tolist() == ["7"]
     assert table["as_of"].unique().tolist() == ["2026-06-01T00:00:00+00:00"]
     assert report["leads_scored"] == len(ROWS) and report["model_version"] == "7"
     assert report["stage_share"] == pytest.approx({"SQL": 4 / 9, "MQL": 2 / 9, "nurture": 3 / 9})
     assert report["psi"] == {} and warnings == []
+    assert {k: v for k, v in report.items() if k != "stage_share"} == {
+        "leads_scored": 9, "as_of": "2026-06-01T00:00:00+00:00", "scored_at": "2026-06-02T00:00:00+00:00",
+        "model_uri": "models:/lead-quality@champion", "model_version": "7", "engine": "duckdb", "psi": {},
+        "psi_warning_level": 0.2, "warnings": []}
 
 
 def test_an_unregistered_model_is_named_by_its_uri_and_drift_is_reported():
@@ -148,3 +154,32 @@ def test_stale_data_warns_after_two_days():
     assert stale_data_warning(AS_OF, AS_OF + pd.Timedelta(days=2)) == []
     warning = stale_data_warning(AS_OF, AS_OF + pd.Timedelta(days=2, seconds=1))
     assert len(warning) == 1 and "2026-06-01T00:00:00+00:00, which is 2 days before now" in warning[0]
+    assert stale_data_warning(AS_OF, AS_OF + pd.Timedelta(days=9, hours=23)) == [
+        "--as-of defaults to the latest event, 2026-06-01T00:00:00+00:00, which is 9 days before now: "
+        "recency features describe that day"]
+
+
+def test_a_chunk_explains_the_last_target_and_masks_only_stages_the_lead_reached():
+    """Reasons explain the funnel's last target (here `won`, outside the contract's stages, which
+    no lead can have reached), and a missing or unknown stage counts as a plain lead."""
+    spec = FeatureSpec(include_engagement=False, numeric_attributes=["visits"])
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame({"lead_age_days": rng.uniform(0, 100, 600), "visits": rng.poisson(3, 600).astype(float)})
+    models = {}
+    for target, slope in (("mql", -1.0), ("won", 1.0)):  # visits lower p_mql and raise p_won
+        y = (rng.random(600) < 1 / (1 + np.exp(-slope * (X["visits"] - 3)))).astype(int)
+        models[target] = build_candidates(spec, load_config(None).candidates, 0)["logistic"].fit(X, y)
+    rows = pd.DataFrame({"lead_age_days": [50.0, 50.0, 50.0, 50.0], "visits": [10.0, 0.0, 10.0, 10.0]},
+                        index=[7, 3, 11, 5])
+    keys = pd.DataFrame({"lead_id": list("abcd"), "current_stage": [None, "churned", "customer", "mql"]})
+    part = score_chunk(models, spec, ["mql", "won"], keys, rows)
+    assert part["lead_id"].tolist() == list("abcd") and part.index.tolist() == [0, 1, 2, 3]
+    assert part["p_mql"].notna().tolist() == [True, True, False, False]
+    assert part["p_won"].notna().all()
+    np.testing.assert_allclose(part["p_mql"][:2], models["mql"].predict_proba(rows[:2])[:, 1], rtol=1e-12)
+    np.testing.assert_allclose(part["p_won"], models["won"].predict_proba(rows)[:, 1], rtol=1e-12)
+    visits_reason = [next(r for r in text.split("; ") if r.startswith("visits=")) for text in part["reasons"]]
+    assert visits_reason == ["visits=10 (+)", "visits=0 (-)", "visits=10 (+)", "visits=10 (+)"]
+    alone = score_chunk({"won": models["won"]}, spec, ["won"], keys, rows)
+    assert alone.columns.tolist() == ["lead_id", "current_stage", "p_won", "reasons"]
+    assert alone["reasons"].tolist() == part["reasons"].tolist()

@@ -238,10 +238,6 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _literal(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _timestamp_expr(con, table: str, contract_col: str, column: str, column_type: str, mapping: DataMapping) -> str:
     """The column as TIMESTAMPTZ in the mapping's format for it (`leadq.data.timestamps`);
     unparseable text and infinite timestamps (PostgreSQL exports `-infinity`) are NULL, i.e.
