@@ -89,7 +89,7 @@ CORE = {
     "features_sql": Module("src/leadq/features/sql.py", FEATURE_TESTS[:2]),
     "examples": Module("src/leadq/features/examples.py", ["tests/features/test_examples.py", "tests/features/test_engine.py"]),
     "policy": Module("src/leadq/data/policy.py", ["tests/data/test_policy.py", "tests/data/test_load.py"]),
-    "load": Module("src/leadq/data/load.py", ["tests/data/test_policy.py", "tests/data/test_load.py",
+    "load": Module("src/leadq/data/load.py", ["tests/data/test_load_cases.py", "tests/data/test_policy.py", "tests/data/test_load.py",
                                          *LOAD_READER_TESTS, "tests/features/test_examples.py",
                                          "tests/features/test_engine.py", "tests/features/test_pandas_baseline.py"]),
     "reasons": Module("src/leadq/models/reasons.py", ["tests/models/test_reasons.py", "tests/models/test_reasons_paths.py",
@@ -99,8 +99,9 @@ CORE = {
     "routing": Module("src/leadq/scoring/routing.py", ["tests/scoring/test_predict.py"]),
     "registry_gate": Module("src/leadq/tracking/registry.py", ["tests/tracking/test_registry.py"], [
         "GateDecision.as_tags", "parse_metric", "register_version", "score_champion_on", "decide", "run_gate"]),
-    "train_gate": Module("src/leadq/tracking/training_run.py", ["tests/tracking/test_registry.py"], ["register_and_gate",
-                                                                           "_gate_on_logged_metric"]),
+    "train_gate": Module("src/leadq/tracking/training_run.py", ["tests/tracking/test_training_run_cases.py",
+                                                                "tests/tracking/test_registry.py"],
+                         ["register_and_gate", "_gate_on_logged_metric"]),
     "audit": Module("src/leadq/models/audit.py", ["tests/models/test_audit.py"]),
     "rules": Module("src/leadq/rules/scorecard.py", ["tests/rules/test_scorecard.py"]),
 }
