@@ -113,3 +113,26 @@ def test_a_promotion_metric_the_run_lacks_is_one_line_before_anything_is_registe
     with pytest.raises(BadInputError) as caught:
         register_and_gate(_result({"log_loss": 0.5}), _config(targets, metric), "run", "model", "uri")
     assert caught.value.message == f"registry.promotion_metric '{metric}' is not a test metric of this run"
+
+
+def test_the_new_version_records_the_gates_verdict_and_the_data_it_was_trained_on(monkeypatch):
+    """`register_and_gate` hands the version's record its verdict, reason and the data's
+    fingerprint, and tags the run with the decision and the version."""
+    registry = Registry()
+    registry.runs["new-run"] = _run({METRIC: 0.5}, {DATA_HASH_TAG: "hash-a"})
+    registry.tags = {}
+    registry.set_tag = lambda run_id, key, value: registry.tags.__setitem__((run_id, key), value)
+    recorded = []
+    monkeypatch.setattr(training_run, "client", lambda uri: registry)
+    monkeypatch.setattr(training_run, "register_version", lambda uri, name, tracking: "8")
+    monkeypatch.setattr(training_run, "describe_registration", lambda *args: recorded.append(args))
+    fingerprint = {"lead_table": {"rows": 1234, "sha256": "abcdef0123456789ffff"}}
+    version, decision = register_and_gate(_result({"log_loss": 0.5}), _config(), "new-run", "model", "uri",
+                                          fingerprint)
+    assert version == "8" and decision.promoted
+    [(facts, recorded_version, promoted, reason, uri)] = recorded
+    assert (recorded_version, promoted, reason, uri) == (
+        "8", True, "no champion yet: the first version becomes champion", "uri")
+    assert (facts.data_rows, facts.fingerprint, facts.run_id) == ("1,234 rows", "abcdef0123456789", "new-run")
+    assert registry.tags[("new-run", "leadq.registered_version")] == "8"
+    assert registry.tags[("new-run", "leadq.gate.promoted")] == "True"
