@@ -241,3 +241,43 @@ def test_an_empty_leads_table_is_allowed_only_when_not_required():
     with pytest.raises(BadInputError) as caught:
         load_frames(empty, *_frames()[1:], clock=CLOCK)
     assert caught.value.message == "<leads frame>: column 'lead_id': the leads table is empty (0 rows)"
+
+
+def _database(path, leads, events, outcomes) -> str:
+    import duckdb
+
+    with duckdb.connect(str(path)) as con:
+        for name, frame in (("leads", leads), ("events", events), ("outcomes", outcomes)):
+            con.register("frame", frame)
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
+            con.unregister("frame")
+    return f"duckdb:///{path}"
+
+
+def test_a_database_is_loaded_with_the_callers_clock_connection_and_leads_requirement(tmp_path):
+    from leadq.data.load import load_data
+
+    events_ts = [CLOCK - 2 * DAY, CLOCK + DAY]  # the second is after the clock
+    url = _database(tmp_path / "crm.duckdb", *_frames(events_ts, [CLOCK - DAY]))
+    con = connect()
+    data = load_data(url, mapping=DataMapping(max_bad_fraction=0.5), clock=CLOCK, con=con)
+    assert data.con is con and con.execute("SELECT count(*) FROM leads").fetchall() == [(2,)]
+    assert data.clock == CLOCK and len(data.events) == 1
+    assert data.report == [f"{data.sources['events']}: dropped 1 events later than the run's clock "
+                           "2024-03-01T12:00:00+00:00 (column 'ts')"]
+    leads, events, outcomes = _frames()
+    url = _database(tmp_path / "empty.duckdb", leads.iloc[:0], events, outcomes)
+    assert load_data(url, clock=CLOCK, require_leads=False).count("leads") == 0
+    with pytest.raises(BadInputError, match="the leads table is empty"):
+        load_data(url, clock=CLOCK)
+
+
+def test_a_query_in_the_mapping_needs_a_database_and_the_message_names_the_folder(tmp_path):
+    from leadq.data.load import load_data
+
+    (tmp_path / "leads.csv").write_text("lead_id,created_at\na,2024-01-01\n")
+    mapping = DataMapping(tables={"events": {"query": "SELECT * FROM events"}})
+    with pytest.raises(BadInputError) as caught:
+        load_data(tmp_path, mapping=mapping, clock=CLOCK)
+    assert caught.value.message == (f"{tmp_path}: the mapping gives a query for 'events'; queries need a database "
+                                    "source (postgresql://... or duckdb:///...)")
