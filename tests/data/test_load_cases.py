@@ -111,10 +111,12 @@ def test_attributes_are_split_by_type_and_by_what_their_text_parses_as():
         "lead_id": ["a", "b", "c"], "created_at": [CLOCK - 30 * DAY] * 3,
         "employees": ["10", " 20 ", ""], "source": ["web", None, "ads"], "visits": [1, 2, 3],
         "rating": [0.5, 1.5, np.nan], "opted_in": [True, False, True], "signed_up": [CLOCK - DAY] * 3,
-        "zip": ["01234", "x1", "5"],
+        "zip": ["01234", "x1", "5"], "tiny": np.array([1, 2, 3], dtype=np.int8),
+        "small": np.array([1, 2, 3], dtype=np.int16), "int": np.array([1, 2, 3], dtype=np.int32),
+        "unsigned": np.array([1, 2, 3], dtype=np.uint8), "single": np.array([1, 2, 3], dtype=np.float32),
     })
     data = load_frames(leads, *_frames()[1:], clock=CLOCK)
-    assert data.numeric_attributes == ["employees", "visits", "rating"]
+    assert data.numeric_attributes == ["employees", "visits", "rating", "tiny", "small", "int", "unsigned", "single"]
     assert data.categorical_attributes == ["source", "opted_in", "signed_up", "zip"]
     frame = data.frame("leads")
     assert frame["employees"].tolist()[:2] == [10.0, 20.0] and np.isnan(frame["employees"].tolist()[2])
@@ -281,3 +283,21 @@ def test_a_query_in_the_mapping_needs_a_database_and_the_message_names_the_folde
         load_data(tmp_path, mapping=mapping, clock=CLOCK)
     assert caught.value.message == (f"{tmp_path}: the mapping gives a query for 'events'; queries need a database "
                                     "source (postgresql://... or duckdb:///...)")
+
+
+def test_a_folder_is_loaded_with_the_callers_clock_and_the_readers_notes_first(tmp_path):
+    from leadq.data.load import load_data
+
+    head = "lead_id,created_at,city\nL00001,2024-01-01,Munich\nL00002,2024-01-01,M"
+    (tmp_path / "leads.csv").write_bytes(head.encode() + "ünchen\n".encode("latin-1"))
+    (tmp_path / "events.csv").write_text("lead_id,ts,event_type\nL00001,2024-02-01,page_view\n"
+                                         "L00001,2024-03-05,page_view\n")
+    (tmp_path / "outcomes.csv").write_text("lead_id,stage,reached_at\n")
+    data = load_data(tmp_path, mapping=DataMapping(max_bad_fraction=0.5), clock=CLOCK)
+    assert data.clock == CLOCK
+    assert data.report == [
+        f"{tmp_path / 'leads.csv'}: not UTF-8 (byte 0xfc at offset {len(head)}): read as Latin-1; set csv.encoding "
+        "in the mapping if that is wrong",
+        f"{tmp_path / 'events.csv'}: dropped 1 events later than the run's clock 2024-03-01T12:00:00+00:00 "
+        "(column 'ts')"]
+    assert data.frame("leads")["city"].tolist() == ["Munich", "München"]
