@@ -1,8 +1,11 @@
 """The loader's own decisions on tiny hand-made tables (in memory, no CLI): the history's end,
 the fingerprint, the validated frames and event arrays, each against values worked out by hand."""
 
+from decimal import Decimal
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from leadq.core.errors import BadInputError
@@ -114,9 +117,14 @@ def test_attributes_are_split_by_type_and_by_what_their_text_parses_as():
         "zip": ["01234", "x1", "5"], "tiny": np.array([1, 2, 3], dtype=np.int8),
         "small": np.array([1, 2, 3], dtype=np.int16), "int": np.array([1, 2, 3], dtype=np.int32),
         "unsigned": np.array([1, 2, 3], dtype=np.uint8), "single": np.array([1, 2, 3], dtype=np.float32),
+        "u16": np.array([1, 2, 3], dtype=np.uint16), "u32": np.array([1, 2, 3], dtype=np.uint32),
+        "u64": np.array([1, 2, 3], dtype=np.uint64),
     })
+    price = pa.array([Decimal("1.50"), Decimal("2.25"), None], pa.decimal128(5, 2))
+    leads = pa.Table.from_pandas(leads, preserve_index=False).append_column("price", price)
     data = load_frames(leads, *_frames()[1:], clock=CLOCK)
-    assert data.numeric_attributes == ["employees", "visits", "rating", "tiny", "small", "int", "unsigned", "single"]
+    assert data.numeric_attributes == ["employees", "visits", "rating", "tiny", "small", "int", "unsigned", "single",
+                                       "u16", "u32", "u64", "price"]
     assert data.categorical_attributes == ["source", "opted_in", "signed_up", "zip"]
     frame = data.frame("leads")
     assert frame["employees"].tolist()[:2] == [10.0, 20.0] and np.isnan(frame["employees"].tolist()[2])
@@ -253,6 +261,7 @@ def _database(path, leads, events, outcomes) -> str:
             con.register("frame", frame)
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
             con.unregister("frame")
+        con.execute("ALTER TABLE leads ADD COLUMN big HUGEINT DEFAULT 5")  # a type only a database holds
     return f"duckdb:///{path}"
 
 
@@ -264,7 +273,7 @@ def test_a_database_is_loaded_with_the_callers_clock_connection_and_leads_requir
     con = connect()
     data = load_data(url, mapping=DataMapping(max_bad_fraction=0.5), clock=CLOCK, con=con)
     assert data.con is con and con.execute("SELECT count(*) FROM leads").fetchall() == [(2,)]
-    assert data.clock == CLOCK and len(data.events) == 1
+    assert data.clock == CLOCK and len(data.events) == 1 and data.numeric_attributes == ["big"]
     assert data.report == [f"{data.sources['events']}: dropped 1 events later than the run's clock "
                            "2024-03-01T12:00:00+00:00 (column 'ts')"]
     leads, events, outcomes = _frames()
