@@ -297,7 +297,8 @@ def test_a_query_in_the_mapping_needs_a_database_and_the_message_names_the_folde
 def test_a_folder_is_loaded_with_the_callers_clock_and_the_readers_notes_first(tmp_path):
     from leadq.data.load import load_data
 
-    head = "lead_id,created_at,city\nL00001,2024-01-01,Munich\nL00002,2024-01-01,M"
+    # revenue beyond int64: DuckDB reads the column as HUGEINT
+    head = "lead_id,created_at,revenue,city\nL00001,2024-01-01,99999999999999999999,Munich\nL00002,2024-01-01,1,M"
     (tmp_path / "leads.csv").write_bytes(head.encode() + "ünchen\n".encode("latin-1"))
     (tmp_path / "events.csv").write_text("lead_id,ts,event_type\nL00001,2024-02-01,page_view\n"
                                          "L00001,2024-03-05,page_view\n")
@@ -310,3 +311,4 @@ def test_a_folder_is_loaded_with_the_callers_clock_and_the_readers_notes_first(t
         f"{tmp_path / 'events.csv'}: dropped 1 events later than the run's clock 2024-03-01T12:00:00+00:00 "
         "(column 'ts')"]
     assert data.frame("leads")["city"].tolist() == ["Munich", "München"]
+    assert (data.numeric_attributes, data.categorical_attributes) == (["revenue"], ["city"])
