@@ -261,7 +261,7 @@ def _database(path, leads, events, outcomes) -> str:
             con.register("frame", frame)
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
             con.unregister("frame")
-        con.execute("ALTER TABLE leads ADD COLUMN big HUGEINT DEFAULT 5")  # a type only a database holds
+        con.execute("ALTER TABLE leads ADD COLUMN big HUGEINT DEFAULT 5")  # numeric whatever the reader makes of it
     return f"duckdb:///{path}"
 
 
@@ -297,7 +297,7 @@ def test_a_query_in_the_mapping_needs_a_database_and_the_message_names_the_folde
 def test_a_folder_is_loaded_with_the_callers_clock_and_the_readers_notes_first(tmp_path):
     from leadq.data.load import load_data
 
-    # revenue beyond int64: DuckDB reads the column as HUGEINT
+    # revenue beyond int64: CSV is read as text, and the text parses as numbers
     head = "lead_id,created_at,revenue,city\nL00001,2024-01-01,99999999999999999999,Munich\nL00002,2024-01-01,1,M"
     (tmp_path / "leads.csv").write_bytes(head.encode() + "ünchen\n".encode("latin-1"))
     (tmp_path / "events.csv").write_text("lead_id,ts,event_type\nL00001,2024-02-01,page_view\n"
