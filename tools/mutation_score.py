@@ -81,7 +81,8 @@ class Module:
 
 FEATURE_TESTS = ["tests/features/test_point_in_time.py", "tests/features/test_pandas_baseline.py", "tests/features/test_engine.py"]
 CORE = {
-    "features": Module("src/leadq/features/engine.py", [*FEATURE_TESTS, "tests/features/test_examples.py"]),
+    "features": Module("src/leadq/features/engine.py", [*FEATURE_TESTS, "tests/features/test_examples.py",
+                                                         "tests/features/test_engine_cases.py"]),
     "event_arrays": Module("src/leadq/features/arrays.py", [*FEATURE_TESTS, "tests/features/test_arrays.py"]),
     "features_sql": Module("src/leadq/features/sql.py", [*FEATURE_TESTS[:2], "tests/features/test_sql_cases.py"]),
     "examples": Module("src/leadq/features/examples.py", ["tests/features/test_examples.py", "tests/features/test_engine.py"]),
