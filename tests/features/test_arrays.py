@@ -44,6 +44,7 @@ def test_dense_codes_are_exact_for_few_and_for_many_distinct_hashes(rng):
         present = hashes != 0
         assert n == len(np.unique(hashes[present]))
         assert np.all(codes[~present] == -1)
+        assert codes.dtype == np.int32  # 4 bytes a row, not 8: codes of every event are held at once
         # codes are a bijection of the distinct hashes
         pairs = np.unique(np.stack([codes[present], hashes[present].astype(np.int64)]), axis=1)
         assert pairs.shape[1] == n and len(np.unique(pairs[0])) == n
