@@ -2,6 +2,8 @@
 hand-computed values: the example tables the drawn histories of test_point_in_time.py do not
 make (a lead twice at one cutoff, a lead the data does not know)."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -48,3 +50,36 @@ def test_a_lead_twice_at_one_cutoff_and_an_unknown_lead():
     unknown = table.loc[1]
     assert np.isnan(unknown[spec.numeric_columns()].to_numpy(dtype=float)).all()
     assert unknown["country"] is None
+
+
+def test_cutoffs_in_other_time_zones_name_the_same_instant():
+    """Cutoffs written with their offsets (mixed zones) are instants: both rows are as of
+    2024-02-01 00:00 UTC. The examples handed to DuckDB are not left behind in the connection."""
+    data, spec = one_active_lead()
+    examples = pd.DataFrame({"lead_id": ["a", "a"], "cutoff": ["2024-02-01T01:00:00+01:00", "2024-01-31T19:00:00-05:00"]})
+    table = build_feature_table(data, spec, examples)
+    assert table["days_since_last_event"].tolist() == [0.5, 0.5] and table["lead_age_days"].tolist() == [31, 31]
+    assert table["pricing_view_7d"].tolist() == [1, 1]
+    tables = {name for (name,) in data.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert "examples_input" not in tables
+
+
+def test_a_lead_without_timed_events_gets_no_mean_and_no_numpy_warning():
+    """Lead `b` has no events: its mean time on site is missing, quietly (a scoring run's output
+    carries no RuntimeWarning about dividing by zero)."""
+    data, spec = one_active_lead()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        b = build_feature_table(data, spec, pd.DataFrame({"lead_id": ["b"], "cutoff": [CUTOFF]})).loc[0]
+    assert np.isnan(b["time_on_site_s_mean"]) and b["time_on_site_s_sum"] == 0 and b["events_all"] == 0
+    assert np.isnan(b["days_since_last_event"]) and b["no_pricing_view"] == 1
+
+
+def test_distinct_leads_at_different_cutoffs_each_count_to_their_own():
+    """Every example's lead is distinct and they hold all the events, but the cutoffs differ:
+    `a` as of 01-25 sees two of its three events."""
+    data, spec = one_active_lead()
+    examples = pd.DataFrame({"lead_id": ["b", "a"], "cutoff": [CUTOFF, pd.Timestamp("2024-01-25", tz="UTC")]})
+    a = build_feature_table(data, spec, examples).loc[1]
+    assert (a["events_all"], a["pricing_view_all"], a["page_view_all"]) == (2, 1, 1)
+    assert a["days_since_last_event"] == 5 and a["lead_age_days"] == 24
