@@ -83,3 +83,13 @@ def test_distinct_leads_at_different_cutoffs_each_count_to_their_own():
     a = build_feature_table(data, spec, examples).loc[1]
     assert (a["events_all"], a["pricing_view_all"], a["page_view_all"]) == (2, 1, 1)
     assert a["days_since_last_event"] == 5 and a["lead_age_days"] == 24
+
+
+def test_one_example_alone_and_a_second_spec_on_the_same_data():
+    """A single (lead, cutoff) row holding every event; then a spec without attributes, then
+    one with them, on the same loaded data: each gets its own columns."""
+    data, spec = one_active_lead()
+    bare = build_feature_table(data, FeatureSpec(), pd.DataFrame({"lead_id": ["a"], "cutoff": [CUTOFF]}))
+    assert bare.loc[0, "events_all"] == 3 and "company_size" not in bare.columns
+    full = build_feature_table(data, spec, pd.DataFrame({"lead_id": ["a"], "cutoff": [CUTOFF]}))
+    assert full.loc[0, "company_size"] == 10 and full.loc[0, "country"] == "DE"
