@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from leadq.data.load import load_frames
-from leadq.features.engine import build_feature_table
+from leadq.features.engine import build_feature_table, open_leads
 from leadq.features.examples import infer_attribute_spec
 from leadq.features.spec import FeatureSpec
 
@@ -93,3 +93,21 @@ def test_one_example_alone_and_a_second_spec_on_the_same_data():
     assert bare.loc[0, "events_all"] == 3 and "company_size" not in bare.columns
     full = build_feature_table(data, spec, pd.DataFrame({"lead_id": ["a"], "cutoff": [CUTOFF]}))
     assert full.loc[0, "company_size"] == 10 and full.loc[0, "country"] == "DE"
+
+
+def test_an_ablation_drops_the_excluded_features_and_keeps_the_values_of_the_rest():
+    data, spec = one_active_lead()
+    ablated = spec.model_copy(update={"exclude_features": ["events_all", "company_size"]})
+    table = build_feature_table(data, ablated, pd.DataFrame({"lead_id": ["a"], "cutoff": [CUTOFF]}))
+    assert "events_all" not in table.columns and "company_size" not in table.columns
+    assert list(table.columns) == ["lead_id", "cutoff", *ablated.feature_columns()]
+    a = table.loc[0]
+    assert (a["events_7d"], a["pricing_view_all"], a["lead_age_days"], a["country"]) == (1, 2, 31, "DE")
+
+
+def test_open_leads_columns_and_keys_on_request():
+    data, _ = one_active_lead()
+    leads = open_leads(data, CUTOFF)
+    assert list(leads.columns) == ["lead_id", "cutoff", "current_stage"]
+    assert leads["lead_id"].tolist() == ["a", "b"] and leads["current_stage"].tolist() == ["lead", "lead"]
+    assert open_leads(data, CUTOFF, with_keys=True)["lead_key"].tolist() == [1, 2]
