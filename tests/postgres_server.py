@@ -15,6 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from scratch_space import shared_memory_folder
+
 SERVER_USER = "leadq"
 
 
@@ -56,16 +58,6 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _cluster_parent() -> str | None:
-    """Shared memory when it has room: a test database is a thousand small files, and a disk
-    that discards on delete took 8 s to remove the session's cluster, against none in memory."""
-    shared = Path("/dev/shm")
-    try:
-        return str(shared) if shared.is_dir() and shutil.disk_usage(shared).free > 2 * 1024**3 else None
-    except OSError:
-        return None
-
-
 def _unprivileged_user() -> str | None:
     if os.geteuid() != 0:
         return None
@@ -88,7 +80,8 @@ def start_server(bindir: Path) -> PostgresServer:
     """initdb and start a cluster; raises RuntimeError with the server's log when it fails."""
     # Not under pytest's tmp_path: its parents are private to root, and the server user must
     # reach the folder.
-    root = Path(tempfile.mkdtemp(prefix="leadq-pg-", dir=_cluster_parent()))
+    # in memory when there is room: a test database is a thousand small files (scratch_space.py)
+    root = Path(tempfile.mkdtemp(prefix="leadq-pg-", dir=shared_memory_folder()))
     run_as = _unprivileged_user()
     if run_as is not None:
         user = pwd.getpwnam(run_as)
