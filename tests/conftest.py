@@ -17,6 +17,38 @@ from hypothesis import Phase, settings  # noqa: E402
 
 from leadq.config import parse_config  # noqa: E402
 
+MEMORY_ROOT = pytest.StashKey[Path]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """Put the session's `tmp_path` folders in shared memory when it has room and no
+    `--basetemp` is given (see scratch_space.py); xdist's workers get a folder each inside it."""
+    import tempfile
+
+    from scratch_space import shared_memory_folder
+
+    if config.option.basetemp or hasattr(config, "workerinput") or shared_memory_folder() is None:
+        return
+    root = Path(tempfile.mkdtemp(prefix="leadq-tests-", dir=shared_memory_folder()))
+    config.option.basetemp = str(root / "basetemp")
+    config.stash[MEMORY_ROOT] = root
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Free the shared memory after a passing run; after a failing one, keep the files and say
+    where they are."""
+    root = session.config.stash.get(MEMORY_ROOT, None)
+    if root is None:
+        return
+    if exitstatus == 0:
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"the tests' tmp_path folders are kept in {root} (shared memory: remove it when done)")
+
+
 # For mutation runs (tools/mutation_score.py): the same examples every run and no shrinking, since
 # a killed mutant needs one failing example, not the smallest.
 settings.register_profile("mutation", derandomize=True, database=None,

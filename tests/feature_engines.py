@@ -40,19 +40,20 @@ def assert_same_features(expected: pd.DataFrame, actual: pd.DataFrame, context: 
     """Same columns and rows; numbers equal to rtol 1e-9 (NaN where NaN), text exactly."""
     assert list(actual.columns) == list(expected.columns), context
     assert len(actual) == len(expected), context
-    numeric = [name for name in expected.columns if pd.api.types.is_numeric_dtype(expected[name].dtype)
-               and not pd.api.types.is_bool_dtype(expected[name].dtype)]
+    numeric = [name for name, dtype in expected.dtypes.items()
+               if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)]
     # all numeric columns in one comparison (`assert_allclose`'s own test, `isclose`); column by
     # column, for the message, only when it fails
     want = expected[numeric].to_numpy(dtype=float)
     got = actual[numeric].to_numpy(dtype=float)
     numbers_agree = np.isclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True).all()
     for name in expected.columns:
+        if name in numeric and numbers_agree:
+            continue
         want, got = expected[name], actual[name]
         if name in numeric:
-            if not numbers_agree:
-                np.testing.assert_allclose(got.to_numpy(dtype=float), want.to_numpy(dtype=float), rtol=1e-9,
-                                           atol=1e-12, equal_nan=True, err_msg=f"{context} {name}")
+            np.testing.assert_allclose(got.to_numpy(dtype=float), want.to_numpy(dtype=float), rtol=1e-9,
+                                       atol=1e-12, equal_nan=True, err_msg=f"{context} {name}")
         else:
             w = want.astype(object).where(want.notna(), None).tolist()
             g = got.astype(object).where(got.notna(), None).tolist()
@@ -115,14 +116,16 @@ def sql_feature_table(data, spec: FeatureSpec, examples: pd.DataFrame) -> pd.Dat
     con.execute(f"CREATE OR REPLACE TEMP VIEW mark_aggregates AS {features_sql.mark_aggregates_sql(spec)}")
     vectors = con.execute(features_sql.feature_select_sql(spec, DUCKDB)).df().set_index("ex_id")
     vectors = vectors.reindex(np.arange(len(examples)))
-    out = examples.reset_index(drop=True).copy()
+    categorical = set(spec.categorical_columns())
+    columns = {}
     for name in spec.feature_columns():
-        if name in spec.categorical_columns():
+        if name in categorical:
             values = vectors[name].astype(object)
-            out[name] = values.where(values.notna(), None).to_numpy()
+            columns[name] = values.where(values.notna(), None).to_numpy()
         else:
-            out[name] = vectors[name].to_numpy(dtype=np.float64)
-    return out
+            columns[name] = vectors[name].to_numpy(dtype=np.float64)
+    out = examples.reset_index(drop=True).drop(columns=list(columns), errors="ignore")
+    return pd.concat([out, pd.DataFrame(columns, index=out.index)], axis=1)
 
 
 class SqlOnDuckDBEngine(InProcessEngine):

@@ -15,6 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from scratch_space import shared_memory_folder
+
 SERVER_USER = "leadq"
 
 
@@ -78,7 +80,8 @@ def start_server(bindir: Path) -> PostgresServer:
     """initdb and start a cluster; raises RuntimeError with the server's log when it fails."""
     # Not under pytest's tmp_path: its parents are private to root, and the server user must
     # reach the folder.
-    root = Path(tempfile.mkdtemp(prefix="leadq-pg-"))
+    # in memory when there is room: a test database is a thousand small files (scratch_space.py)
+    root = Path(tempfile.mkdtemp(prefix="leadq-pg-", dir=shared_memory_folder()))
     run_as = _unprivileged_user()
     if run_as is not None:
         user = pwd.getpwnam(run_as)

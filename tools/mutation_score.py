@@ -84,9 +84,10 @@ FEATURE_TESTS = ["tests/features/test_point_in_time.py", "tests/features/test_pa
 LOAD_READER_TESTS = [f"tests/data/test_{name}.py" for name in (
     "read_tables", "csv_dialect", "database", "sources", "stages", "event_rules", "attributes", "timestamps")]
 CORE = {
-    "features": Module("src/leadq/features/engine.py", [*FEATURE_TESTS, "tests/features/test_examples.py"]),
+    "features": Module("src/leadq/features/engine.py", [*FEATURE_TESTS, "tests/features/test_examples.py",
+                                                         "tests/features/test_engine_cases.py"]),
     "event_arrays": Module("src/leadq/features/arrays.py", [*FEATURE_TESTS, "tests/features/test_arrays.py"]),
-    "features_sql": Module("src/leadq/features/sql.py", FEATURE_TESTS[:2]),
+    "features_sql": Module("src/leadq/features/sql.py", [*FEATURE_TESTS[:2], "tests/features/test_sql_cases.py"]),
     "examples": Module("src/leadq/features/examples.py", ["tests/features/test_examples.py", "tests/features/test_engine.py"]),
     "policy": Module("src/leadq/data/policy.py", ["tests/data/test_policy.py", "tests/data/test_load.py"]),
     "load": Module("src/leadq/data/load.py", ["tests/data/test_load_cases.py", "tests/data/test_policy.py", "tests/data/test_load.py",

@@ -5,9 +5,13 @@ fallback; both must give the reference answer.
 """
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from leadq.data.contract import CANONICAL_EVENT_TYPES
+from leadq.data.load import load_frames
 from leadq.features import arrays as ea
+from leadq.features.spec import FeatureSpec
 
 
 @pytest.fixture
@@ -40,6 +44,7 @@ def test_dense_codes_are_exact_for_few_and_for_many_distinct_hashes(rng):
         present = hashes != 0
         assert n == len(np.unique(hashes[present]))
         assert np.all(codes[~present] == -1)
+        assert codes.dtype == np.int32  # 4 bytes a row, not 8: codes of every event are held at once
         # codes are a bijection of the distinct hashes
         pairs = np.unique(np.stack([codes[present], hashes[present].astype(np.int64)]), axis=1)
         assert pairs.shape[1] == n and len(np.unique(pairs[0])) == n
@@ -79,3 +84,69 @@ def test_return_marks_settle_long_bursts_by_the_ranked_search(rng, monkeypatch):
     assert np.array_equal(ea.return_marks(lead, us, candidate, lo, hi), expected)
     monkeypatch.setattr(ea, "RETURN_LOOKBACK_STEPS", 64)
     assert np.array_equal(ea.return_marks(lead, us, candidate, lo, hi), expected)
+
+
+def test_lead_time_order_falls_back_when_key_and_position_need_more_than_63_bits(rng):
+    lead = (rng.integers(1, 50, 3_000) + (1 << 55)).astype(np.int64)  # 56 key bits + 12 position bits
+    us = rng.integers(0, 200, 3_000).astype(np.int64)
+    assert np.array_equal(ea.lead_time_order(lead, us), np.lexsort((np.arange(len(us)), us, lead)))
+    assert ea.lead_time_order(lead[:0], us[:0]).tolist() == []
+    # 8 rows (4 position bits) and keys of 60 bits: 64 bits, one more than a signed int64 holds
+    lead = np.array([(1 << 59) + 1, 1, (1 << 59) + 1, 1, 2, 2, 1, (1 << 59)], dtype=np.int64)
+    us = np.array([5, 9, 1, 3, 7, 7, 3, 0], dtype=np.int64)
+    assert ea.lead_time_order(lead, us).tolist() == [3, 6, 1, 4, 5, 7, 2, 0]
+
+
+def test_group_codes_beyond_what_int8_holds():
+    """A spec with 200 own types besides the 12 canonical ones: codes up to 212 (`other`)."""
+    spec = FeatureSpec(event_types=[*CANONICAL_EVENT_TYPES, *(f"t{i}" for i in range(200))])
+    type_names = ["t150", "unmapped", "t199", "page_view"]
+    codes = ea.group_codes(np.array([0, 1, 2, 3, 0]), type_names, spec)
+    assert codes.tolist() == [12 + 150, 212, 12 + 199, 0, 12 + 150]
+
+
+def test_first_occurrence_selects_the_first_row_of_each_key():
+    keys = np.array([5, 3, 5, 0, 3, 9])
+    assert keys[ea.first_occurrence(keys)].tolist() == [5, 3, 0, 9]
+
+
+@pytest.mark.parametrize("steps", [3, 64])
+def test_return_marks_exactly_min_us_apart_and_never_across_leads(monkeypatch, steps):
+    """Lead 1: a pricing view, then a burst whose last view is exactly 12 h after it (a return);
+    lead 2: a burst starting as lead 1's ends, with no earlier view of its own (no return). With
+    3 steps back, both bursts are settled by the ranked search."""
+    minute, lo, hi = 60_000_000, 12 * ea.US_PER_HOUR, 7 * ea.US_PER_DAY
+    lead = np.array([1] * 5 + [2] * 5, dtype=np.int64)
+    us = np.array([0, lo - 3 * minute, lo - 2 * minute, lo - minute, lo, *(lo + k * minute for k in range(5))],
+                  dtype=np.int64)
+    monkeypatch.setattr(ea, "RETURN_LOOKBACK_STEPS", steps)
+    got = ea.return_marks(lead, us, np.ones(len(us), dtype=bool), lo, hi)
+    assert got.tolist() == [False] * 4 + [True] + [False] * 5
+
+
+def test_return_marks_with_no_minimum_gap_and_with_one_row_left_to_settle():
+    """`return_min_hours: 0`: an event is not its own earlier view. And a view whose earlier one
+    is two steps back while every other row settled after one step."""
+    day, hour = ea.US_PER_DAY, ea.US_PER_HOUR
+    lead = np.array([1, 1], dtype=np.int64)
+    us = np.array([0, 10 * day], dtype=np.int64)  # 10 days apart: too late for a return
+    assert ea.return_marks(lead, us, np.ones(2, dtype=bool), 0, 7 * day).tolist() == [False, False]
+    lead = np.array([1, 1, 1], dtype=np.int64)
+    us = np.array([0, 13 * hour, 13 * hour + 60_000_000], dtype=np.int64)
+    assert ea.return_marks(lead, us, np.ones(3, dtype=bool), 12 * hour, 7 * day).tolist() == [False, True, True]
+
+
+def test_event_arrays_are_built_once_per_loaded_data_and_spec():
+    """Keys are 1-based (key 0 has no events); a second spec gets its own arrays."""
+    leads = pd.DataFrame({"lead_id": ["a", "b"], "created_at": ["2024-01-01", "2024-01-01"]})
+    events = pd.DataFrame({"lead_id": ["b", "b", "b"], "event_type": ["page_view"] * 3,
+                           "ts": ["2024-01-10 10:00", "2024-01-10 10:10", "2024-01-10 10:20"]})
+    outcomes = pd.DataFrame({"lead_id": ["a"], "stage": ["mql"], "reached_at": ["2024-02-01"]})
+    data = load_frames(leads, events, outcomes, clock=pd.Timestamp("2025-01-01", tz="UTC"))
+    default, short_gap = FeatureSpec(), FeatureSpec(session_gap_minutes=5)
+    arrays = ea.event_arrays(data, default)
+    assert ea.event_arrays(data, default) is arrays
+    assert arrays.lead_start.tolist() == [0, 0, 0, 3] and arrays.lead_key.tolist() == [2, 2, 2]
+    assert ((arrays.marks & ea.SESSION_START) != 0).tolist() == [True, False, False]  # 10-minute gaps
+    assert ((ea.event_arrays(data, short_gap).marks & ea.SESSION_START) != 0).tolist() == [True, True, True]
+    assert ((ea.event_arrays(data, default).marks & ea.SESSION_START) != 0).sum() == 1

@@ -120,3 +120,48 @@ def test_choose_threshold_by_hand():
     assert choose_threshold(y, p, "expected_value", 10, 4) == 0.6
     # Cost 6: k=2 -> 8, k=4 -> 6, so the top two.
     assert choose_threshold(y, p, "expected_value", 10, 6) == 0.8
+
+
+class _OnlyA:
+    """A model whose probability depends on column `a` alone, and records what it was given."""
+
+    def __init__(self):
+        self.calls = []
+
+    def predict_proba(self, X):
+        self.calls.append(X)
+        p = 1 / (1 + np.exp(-X["a"].to_numpy(dtype=float)))
+        return np.column_stack([1 - p, p])
+
+
+def test_permutation_importance_is_the_mean_log_loss_increase_of_shuffling_each_column():
+    from sklearn.metrics import log_loss
+
+    from leadq.models.train import permutation_importances
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"a": rng.normal(0, 2, 300), "b": rng.normal(size=300), "flat": 1.0,
+                      "kind": pd.Categorical(rng.choice(["x", "y"], 300))})
+    y = (rng.random(300) < 1 / (1 + np.exp(-X["a"]))).astype(int)
+    model = _OnlyA()
+    got = permutation_importances(model, X, y, rows=200, seed=11, repeats=3)
+
+    # the same sampling and shuffles by hand, one column and one repeat at a time
+    draw = np.random.default_rng(11)
+    rows = np.sort(draw.choice(300, size=200, replace=False))
+    Xs, ys = X.iloc[rows].reset_index(drop=True), y[rows]
+    p = 1 / (1 + np.exp(-Xs["a"].to_numpy()))
+    base = log_loss(ys, p, labels=[0, 1])
+    expected = {}
+    for name in ["a", "b", "kind"]:  # `flat` is constant: 0 without a draw
+        losses = []
+        for _ in range(3):
+            order = draw.permutation(200)
+            a = Xs["a"].to_numpy()[order] if name == "a" else Xs["a"].to_numpy()
+            losses.append(log_loss(ys, 1 / (1 + np.exp(-a)), labels=[0, 1]))
+        expected[name] = np.mean(losses) - base
+    assert got["a"] == pytest.approx(expected["a"], rel=1e-12) and got["a"] > 0.1
+    assert got["b"] == 0.0 and got["kind"] == 0.0 and got["flat"] == 0.0
+    assert list(got.index) == ["a", "b", "flat", "kind"]  # largest first, ties in column order
+    # the shuffled copies keep the column's type (a category stays a category)
+    assert all(isinstance(frame["kind"].dtype, pd.CategoricalDtype) for frame in model.calls)

@@ -58,6 +58,8 @@ def mlflow_server(tmp_path):
          "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
          "--artifacts-destination", str(tmp_path / "server-artifacts"), "--workers", "1"],
         stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+        # no job runner: it is not used here, and it leaves a folder in shared memory behind
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120

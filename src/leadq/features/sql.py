@@ -182,9 +182,9 @@ def feature_select_sql(spec: FeatureSpec, dialect: Dialect) -> str:
     pivot += ["sum(n_recent) AS n_recent", "sum(n_base) AS n_base", "sum(duration_s) AS duration_all",
               "sum(n_timed) AS n_timed"]
     for t in spec.duration_types:
-        pivot.append(f"sum(CASE WHEN grp = {_lit(t)} THEN duration_s END) AS dur_{t}")
+        pivot.append(f"sum(CASE WHEN grp = {_lit(t)} THEN duration_s END) AS {dialect.ident('dur_' + t)}")
     for t in spec.recency_types:
-        pivot.append(f"max(CASE WHEN grp = {_lit(t)} THEN last_us END) AS last_{t}")
+        pivot.append(f"max(CASE WHEN grp = {_lit(t)} THEN last_us END) AS {dialect.ident('last_' + t)}")
     pivot.append("max(last_us) AS last_any")
 
     out = []
@@ -199,16 +199,17 @@ def feature_select_sql(spec: FeatureSpec, dialect: Dialect) -> str:
         out.append("CAST(p.duration_all AS DOUBLE) / CASE WHEN p.n_timed > 0 THEN p.n_timed END "
                    "AS time_on_site_s_mean")
         for t in spec.duration_types:
-            out.append(f"CAST(coalesce(p.dur_{t}, 0) AS DOUBLE) AS time_on_{t}_s_sum")
+            out.append(f"CAST(coalesce(p.{dialect.ident('dur_' + t)}, 0) AS DOUBLE) AS {dialect.ident(f'time_on_{t}_s_sum')}")
         out.append(f"(x.cut_us - p.last_any) / {day} AS days_since_last_event")
         for t in spec.recency_types:
-            out.append(f"(x.cut_us - p.last_{t}) / {day} AS days_since_last_{t}")
-            out.append(f"CAST(CASE WHEN p.last_{t} IS NULL THEN 1 ELSE 0 END AS DOUBLE) AS no_{t}")
+            last = f"p.{dialect.ident('last_' + t)}"
+            out.append(f"(x.cut_us - {last}) / {day} AS {dialect.ident('days_since_last_' + t)}")
+            out.append(f"CAST(CASE WHEN {last} IS NULL THEN 1 ELSE 0 END AS DOUBLE) AS {dialect.ident('no_' + t)}")
         for name in ("active_days_all", "active_days_30d", "sessions_all", "sessions_30d"):
             out.append(f"CAST(coalesce(a.{name}, 0) AS DOUBLE) AS {name}")
         ret = spec.return_event_type
-        out.append(f"CAST(coalesce(a.returns_all, 0) AS DOUBLE) AS {ret}_returns_all")
-        out.append(f"CAST(coalesce(a.returns_30d, 0) AS DOUBLE) AS {ret}_returns_30d")
+        out.append(f"CAST(coalesce(a.returns_all, 0) AS DOUBLE) AS {dialect.ident(ret + '_returns_all')}")
+        out.append(f"CAST(coalesce(a.returns_30d, 0) AS DOUBLE) AS {dialect.ident(ret + '_returns_30d')}")
         out.append("CAST(coalesce(a.distinct_content_all, 0) AS DOUBLE) AS distinct_content_all")
         out.append("CAST(coalesce(a.distinct_pages_all, 0) AS DOUBLE) AS distinct_pages_all")
         out.append(

@@ -125,10 +125,14 @@ def _per_distinct_value(transformer, part) -> np.ndarray | None:
     codes, distinct = [], []
     for j in range(frame.shape[1]):
         code, values = pd.factorize(frame.iloc[:, j], use_na_sentinel=True)
-        # NaN for numbers (an encoder fitted on floats knows no None), None for labels
-        missing = None if isinstance(part, pd.DataFrame) and frame.iloc[:, j].dtype.kind != "f" else np.nan
-        distinct.append(np.append(np.asarray(values, dtype=object), missing))
-        codes.append(np.where(code < 0, len(values), code))  # the appended missing value
+        values = np.asarray(values, dtype=object)
+        if (code < 0).any():  # only a column that has one: an encoder may not know missing values
+            # NaN for numbers (an encoder fitted on floats knows no None), None for labels
+            missing = None if isinstance(part, pd.DataFrame) and frame.iloc[:, j].dtype.kind != "f" else np.nan
+            code = np.where(code < 0, len(values), code)
+            values = np.append(values, missing)
+        distinct.append(values)
+        codes.append(code)
     n_distinct = max(len(values) for values in distinct)
     padded = np.empty((n_distinct, frame.shape[1]), dtype=object)
     for j, values in enumerate(distinct):

@@ -78,14 +78,20 @@ def oracle_probability(truth: pd.DataFrame, examples: pd.DataFrame,
     def warped(before_mid, at_mid, at_end, k):
         return (at_mid - before_mid) + k * (at_end - at_mid)
 
+    no_shift = bool((mid == h).all())  # then the CDF at the shift is the CDF at the end: computed once
+
+    def cdf_at_mid_and_end(x_mid, x_end, scale_days, shape_k):
+        at_end = weibull_cdf(x_end, scale_days, shape_k)
+        return (at_end if no_shift else weibull_cdf(x_mid, scale_days, shape_k)), at_end
+
     surv = np.exp(-base * warped(0.0, mid, h, factor))
     is_open = opened_at <= c
     o = np.flatnonzero(is_open)
     if o.size:
         since = c[o] - opened_at[o]  # days the window has been open at the cutoff
         cum = sum(a[o] * warped(weibull_cdf(since - d[o], sc[o], shape[o]),
-                                weibull_cdf(since + mid[o] - d[o], sc[o], shape[o]),
-                                weibull_cdf(since + h[o] - d[o], sc[o], shape[o]), factor[o])
+                                *cdf_at_mid_and_end(since + mid[o] - d[o], since + h[o] - d[o], sc[o], shape[o]),
+                                factor[o])
                   for a, sc, d in zip(mass, scale, delay))
         surv[o] *= np.exp(-cum)
     closed = np.flatnonzero(~is_open & (rate > 0))
@@ -102,15 +108,18 @@ def oracle_probability(truth: pd.DataFrame, examples: pd.DataFrame,
             axis=1), axis=1)
         integral = np.zeros(chunk.size)
         for k in range(points.shape[1] - 1):
-            lo, width = points[:, k:k + 1], points[:, k + 1:k + 2] - points[:, k:k + 1]
+            # Only the rows whose piece has a width: without a shift or a delay, most of the
+            # points coincide.
+            live = np.flatnonzero(points[:, k + 1] > points[:, k])
+            if live.size == 0:
+                continue
+            rows = chunk[live, None]
+            lo, width = points[live, k:k + 1], points[live, k + 1:k + 2] - points[live, k:k + 1]
             w = lo + width * _GL_X[None, :]  # opening delay after the cutoff
-            cum = sum(a[chunk, None] * warped(0.0,
-                                              weibull_cdf(mm - w - d[chunk, None], sc[chunk, None],
-                                                           shape[chunk, None]),
-                                              weibull_cdf(hh - w - d[chunk, None], sc[chunk, None],
-                                                           shape[chunk, None]), kk)
+            cum = sum(a[rows] * warped(0.0, *cdf_at_mid_and_end(mm[live] - w - d[rows], hh[live] - w - d[rows],
+                                                                sc[rows], shape[rows]), kk[live])
                       for a, sc, d in zip(mass, scale, delay))
-            integral += width[:, 0] * (_GL_W[None, :] * lam * np.exp(-lam * w - cum)).sum(axis=1)
+            integral[live] += width[:, 0] * (_GL_W[None, :] * lam[live] * np.exp(-lam[live] * w - cum)).sum(axis=1)
         surv[chunk] *= np.exp(-lam[:, 0] * hh[:, 0]) + integral
     p = 1.0 - surv
     p[(created > c) | (reached <= c)] = np.nan
