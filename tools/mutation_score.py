@@ -99,7 +99,8 @@ CORE = {
         "stale_data_warning", "score_header", "finish_scores", "score_chunk"]),
     "routing": Module("src/leadq/scoring/routing.py", ["tests/scoring/test_predict.py"]),
     "registry_gate": Module("src/leadq/tracking/registry.py", ["tests/tracking/test_registry.py"], [
-        "GateDecision.as_tags", "parse_metric", "register_version", "score_champion_on", "decide", "run_gate"]),
+        "GateDecision.as_tags", "parse_metric", "register_version", "score_champion_on", "missing_columns_note",
+        "decide", "run_gate"]),
     "train_gate": Module("src/leadq/tracking/training_run.py", ["tests/tracking/test_training_run_cases.py",
                                                                 "tests/tracking/test_registry.py"],
                          ["register_and_gate", "_gate_on_logged_metric"]),

@@ -9,8 +9,8 @@ from leadq.config import PipelineConfig
 from leadq.core.errors import ModelNotFoundError
 from leadq.features.spec import FeatureSpec
 from leadq.tracking.pyfunc import load_model_artifacts
-from leadq.tracking.registry import (CHAMPION, decide, list_versions, model_version, promote, resolve_model_uri,
-                            score_champion_on)
+from leadq.tracking.registry import (CHAMPION, decide, list_versions, missing_columns_note, model_version, promote,
+                            resolve_model_uri, score_champion_on)
 from leadq.tracking.store import artifact_location, client, ensure_experiment, use_tracking_uri
 from leadq.models.train import TargetModel, TrainResult, train_models
 from leadq.tracking.training_run import DATA_HASH_TAG, log_training, register_and_gate
@@ -270,6 +270,20 @@ def _cv_run(uri: str, log_loss: float, data_hash: str | None) -> str:
     if data_hash is not None:
         mlflow_client.set_tag(run_id, DATA_HASH_TAG, data_hash)
     return run_id
+
+
+def test_the_missing_columns_note_names_five_columns_then_says_there_are_more():
+    assert missing_columns_note("12", ["pricing_views"]) == (
+        "champion v12 needs 1 column(s) this data cannot provide (pricing_views)")
+    assert missing_columns_note("3", list("abcde")) == "champion v3 needs 5 column(s) this data cannot provide (a, b, c, d, e)"
+    assert missing_columns_note("3", list("abcdefg")) == (
+        "champion v3 needs 7 column(s) this data cannot provide (a, b, c, d, e ...)")
+
+
+def test_a_model_without_a_champion_is_not_scored(hand_store):
+    uri, _ = hand_store
+    assert score_champion_on(pd.DataFrame(), "never-registered", uri, "test_log_loss_sql") == (
+        None, None, "no champion yet")
 
 
 def test_the_cross_validated_gate_compares_logged_metrics_on_the_same_data(hand_store):

@@ -132,6 +132,13 @@ def resolve_model_uri(model_uri: str, tracking_uri: str) -> str:
     return model_uri
 
 
+def missing_columns_note(champion_version: str, missing: list[str]) -> str:
+    """Why the champion cannot be scored on data lacking `missing` columns (the first five named)."""
+    more = " ..." if len(missing) > 5 else ""
+    return (f"champion v{champion_version} needs {len(missing)} column(s) this data cannot provide "
+            f"({', '.join(missing[:5])}{more})")
+
+
 def score_champion_on(
     examples: pd.DataFrame, name: str, tracking_uri: str, metric: str
 ) -> tuple[float | None, str | None, str]:
@@ -159,10 +166,7 @@ def score_champion_on(
         artifacts = load_model_artifacts(uri, tracking_uri=tracking_uri)
         missing = [c for c in artifacts.spec.feature_columns() if c not in examples.columns]
         if missing:
-            return None, champion_version, (
-                f"champion v{champion_version} needs {len(missing)} column(s) this data cannot "
-                f"provide ({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''})"
-            )
+            return None, champion_version, missing_columns_note(champion_version, missing)
         if target not in artifacts.targets:
             return None, champion_version, f"champion v{champion_version} has no '{target}' target"
         rows = examples[examples[f"label_{target}"].notna()]
