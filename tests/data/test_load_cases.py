@@ -188,6 +188,20 @@ def test_events_without_optional_columns_and_a_mapped_one_missing():
     data = load_frames(_frames()[0], renamed, _frames()[2], mapping=mapping, clock=CLOCK)
     assert data.event_columns == ["duration_s", "page"] and data.events.duration_s.tolist() == [7.0]
     assert data.events.page_hash[0] != 0
+    # a bad value is reported under the user's name for the column
+    data = load_frames(_frames()[0], _events(2, secs=["7", "soon"]), _frames()[2],
+                       mapping=DataMapping(columns={"events": {"duration_s": "secs"}}), clock=CLOCK)
+    assert data.report == ["<events frame>: 1 unparseable or non-finite values in 'secs' taken as missing"]
+    assert data.events.duration_s.tolist()[0] == 7.0 and np.isnan(data.events.duration_s[1])
+
+
+def test_a_timestamp_format_given_for_the_contract_column_applies_to_the_users_column():
+    when_ms = int((CLOCK - DAY).value // 10**6)
+    events = _events(1).drop(columns="ts").assign(when=[when_ms])
+    mapping = DataMapping(columns={"events": {"ts": "when"}}, timestamps={"events": {"ts": "epoch_ms"}})
+    data = load_frames(_frames()[0], events, _frames()[2], mapping=mapping, clock=CLOCK)
+    assert data.report == []
+    assert data.frame("events")["ts"].tolist() == [CLOCK - DAY]
 
 
 def test_ids_are_trimmed_of_spaces_and_empty_ones_are_unparseable():
