@@ -276,8 +276,8 @@ def test_the_missing_columns_note_names_five_columns_then_says_there_are_more():
     assert missing_columns_note("12", ["pricing_views"]) == (
         "champion v12 needs 1 column(s) this data cannot provide (pricing_views)")
     assert missing_columns_note("3", list("abcde")) == "champion v3 needs 5 column(s) this data cannot provide (a, b, c, d, e)"
-    assert missing_columns_note("3", list("abcdefg")) == (
-        "champion v3 needs 7 column(s) this data cannot provide (a, b, c, d, e ...)")
+    assert missing_columns_note("3", list("abcdef")) == (
+        "champion v3 needs 6 column(s) this data cannot provide (a, b, c, d, e ...)")
 
 
 def test_a_model_without_a_champion_is_not_scored(hand_store):
