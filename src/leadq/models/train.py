@@ -193,9 +193,9 @@ def permutation_importances(
                     for name in scored for _ in range(repeats)]
     p = model.predict_proba(pd.concat(copies, ignore_index=True))[:, 1].reshape(len(copies), len(X))
     base = log_loss(y, p[0], labels=labels)
-    losses = iter(log_loss(y, copy, labels=labels) for copy in p[1:])
-    shuffled_loss = {name: float(np.mean([next(losses) for _ in range(repeats)])) for name in scored}
-    out = {name: shuffled_loss[name] - base if name in shuffled_loss else 0.0 for name in X.columns}
+    losses = np.array([log_loss(y, copy, labels=labels) for copy in p[1:]]).reshape(len(scored), repeats)
+    out = dict.fromkeys(X.columns, 0.0)
+    out.update(zip(scored, (losses.mean(axis=1) - base).tolist()))
     return pd.Series(out, dtype=float).sort_values(ascending=False, kind="stable")
 
 
